@@ -1,0 +1,217 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidsum.models import (
+    Generator,
+    Summarizer,
+    TransformerEncoder,
+    n_parameters,
+    reconstruction_loss,
+    reconstruction_loss_per_sample,
+    sinusoidal_positions,
+)
+
+SMALL = dict(d_feat=12, d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.0, max_len=32)
+
+
+def _small_generator(seed=0, **over):
+    torch.manual_seed(seed)
+    return Generator(**{**SMALL, **over})
+
+
+def _batch(B=3, L=10, D=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, L, D, generator=g)
+    kpm = torch.zeros(B, L, dtype=torch.bool)
+    kpm[1, 7:] = True
+    kpm[2, 3:] = True
+    return x, kpm
+
+
+def test_paper_size_parameter_counts():
+    gen = Generator()  # d_feat = d_model = 1024, 8 heads, 3 layers, d_ff 4096
+    assert n_parameters(gen.encoder) == 37_788_672  # design doc's measurement
+    assert isinstance(gen.encoder.input_proj, torch.nn.Identity)
+    assert n_parameters(gen.head) == 1024 * 1024 + 1024 and gen.mask_token.numel() == 1024
+    assert n_parameters(gen) == 38_839_296
+    assert n_parameters(Summarizer.from_generator(gen)) == 37_789_697
+    # closed form from the encoder docstring
+    d, ff, n = 1024, 4096, 3
+    assert n * (4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d) == 37_788_672
+
+
+def test_sinusoidal_positions():
+    table = sinusoidal_positions(50, 8)
+    assert table.shape == (50, 8)
+    assert torch.allclose(table[0], torch.tensor([0.0, 1.0] * 4))
+    assert math.isclose(table[3, 2].item(), math.sin(3 / 10000 ** (2 / 8)), rel_tol=1e-5)
+    assert math.isclose(table[3, 3].item(), math.cos(3 / 10000 ** (2 / 8)), rel_tol=1e-5)
+
+
+def test_encoder_shapes_projection_and_state_dict():
+    enc = TransformerEncoder(12, 16, 2, 1, 32, 0.0, 20)
+    assert isinstance(enc.input_proj, torch.nn.Linear)
+    x, kpm = _batch()
+    assert enc(x, kpm).shape == (3, 10, 16)
+    assert enc(x).shape == (3, 10, 16)
+    assert not any("positions" in k for k in enc.state_dict())  # fixed table, not saved
+    # positions matter: permuting the input does not just permute the output
+    out = enc(x)
+    assert not torch.allclose(enc(x.flip(1)).flip(1), out, atol=1e-4)
+
+
+def test_encoder_ignores_pad_values_and_fast_path_matches():
+    enc = TransformerEncoder(12, 16, 2, 2, 32, 0.0, 20).eval()
+    x, kpm = _batch()
+    noisy = x.masked_fill(kpm[..., None], 1e3)
+    out = enc(x, kpm)  # grad-enabled path
+    with torch.no_grad():
+        fast = enc(noisy, kpm)  # fused inference path
+    real = ~kpm
+    assert torch.allclose(out[real], fast[real], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((12, 15, 2, 1, 32, 0.0, 20), "divisible by n_heads"),
+        ((12, 6, 3, 1, 12, 0.0, 20), None),  # valid: odd head dim is fine
+        ((12, 9, 3, 1, 12, 0.0, 20), "even"),
+        ((12, 16, 2, 0, 32, 0.0, 20), "n_layers"),
+        ((12, 16, 2, 1, 32, 1.0, 20), "dropout"),
+        ((0, 16, 2, 1, 32, 0.0, 20), "d_in"),
+    ],
+)
+def test_encoder_bad_config(args, match):
+    if match is None:
+        TransformerEncoder(*args)
+        return
+    with pytest.raises(ValueError, match=match):
+        TransformerEncoder(*args)
+
+
+def test_encoder_bad_inputs():
+    enc = TransformerEncoder(12, 16, 2, 1, 32, 0.0, 8)
+    x, kpm = _batch()
+    with pytest.raises(ValueError, match="x must be"):
+        enc(x[..., :5])
+    with pytest.raises(ValueError, match="exceeds max_len"):
+        enc(x)
+    x, kpm = x[:, :8], kpm[:, :8]
+    with pytest.raises(ValueError, match="key_padding_mask must be bool"):
+        enc(x, kpm.float())
+    with pytest.raises(ValueError, match="key_padding_mask must be bool"):
+        enc(x, kpm[:, :5])
+    kpm[0] = True
+    with pytest.raises(ValueError, match="entirely padding"):
+        enc(x, kpm)
+
+
+def test_generator_mask_token_and_gradients():
+    gen = _small_generator()
+    x, kpm = _batch()
+    mask = torch.zeros(3, 10, dtype=torch.bool)
+    mask[0, 2:5] = True
+    recon = gen(x, mask, kpm)
+    assert recon.shape == x.shape
+    by_hand = x.clone()
+    by_hand[0, 2:5] = gen.mask_token.detach()
+    assert torch.allclose(recon, gen(by_hand, None, kpm), atol=1e-5)
+    assert not torch.allclose(recon, gen(x, None, kpm), atol=1e-4)
+    reconstruction_loss(recon, x, mask).backward()
+    assert gen.mask_token.grad is not None and gen.mask_token.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="mask must be bool"):
+        gen(x, mask.long(), kpm)
+
+
+def test_generator_config_round_trip():
+    gen = _small_generator()
+    assert gen.config == SMALL and all(type(v) in (int, float) for v in gen.config.values())
+    clone = Generator.from_config(dict(gen.config))
+    clone.load_state_dict(gen.state_dict())
+    x, kpm = _batch()
+    gen.eval(), clone.eval()
+    assert torch.equal(gen(x, None, kpm), clone(x, None, kpm))
+    with pytest.raises(ValueError, match=r"missing keys \['max_len'\]"):
+        Generator.from_config({k: v for k, v in SMALL.items() if k != "max_len"})
+    with pytest.raises(ValueError, match=r"unknown keys \['depth'\]"):
+        Generator.from_config({**SMALL, "depth": 3})
+    with pytest.raises(ValueError, match="config must be a dict"):
+        Generator.from_config([1, 2])
+
+
+def test_summarizer_from_generator_copies_encoder():
+    gen = _small_generator(dropout=0.1)
+    summ = Summarizer.from_generator(gen)
+    assert summ.config == gen.config
+    for (name, p), (_, q) in zip(gen.encoder.state_dict().items(), summ.encoder.state_dict().items()):
+        assert torch.equal(p, q), name
+    with torch.no_grad():  # an independent copy
+        next(gen.encoder.parameters()).add_(1.0)
+    assert not torch.equal(next(gen.encoder.parameters()), next(summ.encoder.parameters()))
+    x, kpm = _batch()
+    summ.eval()
+    probs = summ(x, kpm)
+    assert probs.shape == (3, 10)
+    assert torch.all(probs[kpm] == 0) and torch.all((probs[~kpm] > 0) & (probs[~kpm] < 1))
+    assert torch.equal(Summarizer(gen).encoder.state_dict()["layers.layers.0.linear1.weight"],
+                       gen.encoder.state_dict()["layers.layers.0.linear1.weight"])
+
+
+def test_summarizer_from_config_and_errors():
+    summ = Summarizer(dict(SMALL))
+    summ2 = Summarizer(summ.config)
+    summ2.load_state_dict(summ.state_dict())
+    x, _ = _batch()
+    assert summ(x).shape == (3, 10)
+    with pytest.raises(ValueError, match="Generator or a config dict"):
+        Summarizer(42)
+    with pytest.raises(ValueError, match="needs a Generator"):
+        Summarizer.from_generator(summ)
+
+
+def test_reconstruction_loss_value():
+    recon = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]])
+    target = torch.tensor([[[1.0, 0.0], [2.0, 0.0], [9.0, 9.0]]])
+    weight = torch.tensor([[True, True, False]])
+    # pos 0: l1 0, cos 1 -> 0; pos 1: l1 2, cos 0 -> 3; mean -> 1.5
+    assert math.isclose(reconstruction_loss(recon, target, weight).item(), 1.5, rel_tol=1e-6)
+    assert reconstruction_loss_per_sample(recon, target, weight).tolist() == [1.5]
+
+
+def test_reconstruction_loss_ignores_pads_and_per_sample():
+    x, kpm = _batch()
+    recon = (x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).requires_grad_()
+    weight = ~kpm
+    with torch.no_grad():
+        poisoned = recon.detach().masked_fill(kpm[..., None], float("nan"))
+    loss = reconstruction_loss(recon, x, weight)
+    assert torch.isfinite(reconstruction_loss(poisoned, x.masked_fill(kpm[..., None], float("inf")), weight))
+    assert math.isclose(reconstruction_loss(poisoned, x, weight).item(), loss.item(), rel_tol=1e-6)
+    loss.backward()
+    assert torch.all(recon.grad[kpm] == 0) and recon.grad[~kpm].abs().sum() > 0
+    per = reconstruction_loss_per_sample(recon.detach(), x, weight)
+    for b in range(3):
+        r, t = recon.detach()[b][weight[b]], x[b][weight[b]]
+        expect = ((r - t).abs().mean(-1) + 1 - F.cosine_similarity(r, t, dim=-1)).mean()
+        assert math.isclose(per[b].item(), expect.item(), rel_tol=1e-5)
+    # the scalar loss weights positions, not samples
+    counts = weight.sum(1).float()
+    assert math.isclose(loss.item(), (per * counts).sum().item() / counts.sum().item(), rel_tol=1e-5)
+
+
+def test_reconstruction_loss_errors():
+    x, kpm = _batch()
+    with pytest.raises(ValueError, match="must both be"):
+        reconstruction_loss(x, x[:, :5], ~kpm)
+    with pytest.raises(ValueError, match="weight_mask must be bool"):
+        reconstruction_loss(x, x, (~kpm).float())
+    with pytest.raises(ValueError, match="selects no position"):
+        reconstruction_loss(x, x, torch.zeros_like(kpm))
+    weight = ~kpm
+    weight[2] = False
+    with pytest.raises(ValueError, match=r"row\(s\) \[2\]"):
+        reconstruction_loss_per_sample(x, x, weight)

@@ -1,0 +1,89 @@
+"""The transformer encoder shared by the TR-SUM generator and summarizer.
+
+Design choices (fixed, so checkpoints stay comparable):
+
+* input projection: ``Linear(d_in, d_model)`` when ``d_in != d_model``, identity otherwise
+  (the paper size, 1024 -> 1024, has none);
+* positions: fixed sinusoidal absolute encoding (Vaswani et al.) of the position within the
+  segment row, added after the projection. It has no parameters, and its table is a
+  non-persistent buffer, so it is not in the state dict and ``max_len`` can change between
+  checkpoints. For dilated segments the row position is still in temporal order;
+* layers: ``nn.TransformerEncoderLayer`` (batch_first, GELU, post-norm ``norm_first=False`` as in
+  the original Transformer/BERT, hence no final LayerNorm). Training runs the attention through
+  ``F.scaled_dot_product_attention``; eval under ``torch.no_grad()`` takes PyTorch's fused
+  encoder-layer fast path.
+
+With post-norm and no final norm an encoder of n layers has exactly
+``n * (4*d^2 + 4*d + 2*d*d_ff + d_ff + d + 4*d)`` parameters: 37,788,672 at d=1024, d_ff=4096, n=3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
+    """(max_len, d_model) float32 table: sin on even channels, cos on odd ones."""
+    position = torch.arange(max_len, dtype=torch.float32)[:, None]
+    inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    table = torch.zeros(max_len, d_model)
+    table[:, 0::2] = torch.sin(position * inv_freq)
+    table[:, 1::2] = torch.cos(position * inv_freq[: d_model // 2])
+    return table
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class TransformerEncoder(nn.Module):
+    """Project, add positions, run ``n_layers`` post-norm transformer layers.
+
+    forward: x (B, L, d_in), key_padding_mask (B, L) bool True = pad (or None) -> (B, L, d_model).
+    Outputs at pad positions are computed but meaningless; callers must ignore them.
+    """
+
+    def __init__(self, d_in: int, d_model: int, n_heads: int, n_layers: int, d_ff: int,
+                 dropout: float = 0.1, max_len: int = 1024):
+        super().__init__()
+        d_in, d_model = _positive_int("d_in", d_in), _positive_int("d_model", d_model)
+        n_heads, n_layers = _positive_int("n_heads", n_heads), _positive_int("n_layers", n_layers)
+        d_ff = _positive_int("d_ff", d_ff)
+        max_len = _positive_int("max_len", max_len)
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        if d_model % 2:
+            raise ValueError(f"d_model={d_model} must be even for the sinusoidal positions")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.d_in, self.d_model, self.max_len = d_in, d_model, max_len
+        self.input_proj = nn.Linear(d_in, d_model) if d_in != d_model else nn.Identity()
+        self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward=d_ff, dropout=dropout,
+                                           activation="gelu", batch_first=True, norm_first=False)
+        # enable_nested_tensor=False: identical outputs in train and eval (the nested path zeroes
+        # pad outputs in eval only); pads are a small fraction of our rows anyway.
+        self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.d_in:
+            raise ValueError(f"x must be (B, L, {self.d_in}), got {tuple(x.shape)}")
+        B, L, _ = x.shape
+        if L > self.max_len:
+            raise ValueError(f"sequence length {L} exceeds max_len={self.max_len}")
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (B, L) or key_padding_mask.dtype != torch.bool:
+                raise ValueError(f"key_padding_mask must be bool (B, L)=({B}, {L}), got "
+                                 f"{key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
+            # an all-pad row makes softmax over no keys -> NaN everywhere downstream
+            if bool(key_padding_mask.all(dim=1).any()):
+                raise ValueError("key_padding_mask has a row that is entirely padding")
+        h = self.input_proj(x) + self.positions[:L]
+        h = self.dropout(h)
+        return self.layers(h, src_key_padding_mask=key_padding_mask)

@@ -1,0 +1,153 @@
+"""TR-SUM models (arXiv 2407.04258): masked-feature generator, summarizer, reconstruction loss.
+
+The generator is trained to reconstruct masked frame features (BERT-style); its encoder then
+initialises the summarizer, which scores each frame with a keep-probability. The generator's
+reconstruction loss on the frames the summarizer drops is the reward signal for RL.
+
+Parameter counts at paper size (d_feat = d_model = 1024, 8 heads, 3 layers, d_ff = 4096):
+
+    encoder                      37,788,672   (post-norm layers, no input projection, no pos. params)
+    generator head Linear(1024, 1024)  1,049,600
+    [MASK] token                      1,024
+    Generator total              38,839,296
+    Summarizer head Linear(1024, 1)    1,025
+    Summarizer total             37,789,697
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidsum.models.encoder import TransformerEncoder
+
+CONFIG_KEYS = ("d_feat", "d_model", "n_heads", "n_layers", "d_ff", "dropout", "max_len")
+
+
+def _make_config(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len) -> dict:
+    return {"d_feat": int(d_feat), "d_model": int(d_model), "n_heads": int(n_heads), "n_layers": int(n_layers),
+            "d_ff": int(d_ff), "dropout": float(dropout), "max_len": int(max_len)}
+
+
+def _check_config(config: dict) -> dict:
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    unknown = [k for k in config if k not in CONFIG_KEYS]
+    if missing or unknown:
+        raise ValueError(f"bad model config: missing keys {missing}, unknown keys {unknown}")
+    return _make_config(**config)
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Number of parameters (trainable or not) in ``module``."""
+    return sum(p.numel() for p in module.parameters())
+
+
+class Generator(nn.Module):
+    """Masked-feature reconstructor.
+
+    forward(x (B, L, d_feat), mask (B, L) bool True = replace by [MASK] (or None),
+    key_padding_mask (B, L) bool True = pad (or None)) -> recon (B, L, d_feat).
+    ``config`` holds the constructor arguments (plain values): ``Generator(**config)`` rebuilds it.
+    """
+
+    def __init__(self, d_feat: int = 1024, d_model: int = 1024, n_heads: int = 8, n_layers: int = 3,
+                 d_ff: int = 4096, dropout: float = 0.1, max_len: int = 1024):
+        super().__init__()
+        self.config = _make_config(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len)
+        self.encoder = TransformerEncoder(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len)
+        # small init like BERT embeddings: a [MASK] far from every real feature is easy to spot
+        # anyway; what matters is that it is learned.
+        self.mask_token = nn.Parameter(torch.randn(d_feat) * 0.02)
+        self.head = nn.Linear(d_model, d_feat)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Generator":
+        return cls(**_check_config(config))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:
+            if mask.shape != x.shape[:2] or mask.dtype != torch.bool:
+                raise ValueError(f"mask must be bool {tuple(x.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
+            x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
+        return self.head(self.encoder(x, key_padding_mask))
+
+
+class Summarizer(nn.Module):
+    """Per-frame keep-probability: encoder + Linear(d_model, 1) + sigmoid.
+
+    ``Summarizer(config_dict)`` builds a fresh one; ``Summarizer(generator)`` (same as
+    :meth:`from_generator`) copies the generator's encoder weights (an independent copy).
+    forward(x (B, L, d_feat), key_padding_mask (B, L) bool or None) -> probs (B, L), 0 at pads.
+    """
+
+    def __init__(self, generator_or_config: Generator | dict):
+        super().__init__()
+        if isinstance(generator_or_config, Generator):
+            self.config = dict(generator_or_config.config)
+            self.encoder = copy.deepcopy(generator_or_config.encoder)
+        elif isinstance(generator_or_config, dict):
+            self.config = _check_config(generator_or_config)
+            c = self.config
+            self.encoder = TransformerEncoder(c["d_feat"], c["d_model"], c["n_heads"], c["n_layers"],
+                                              c["d_ff"], c["dropout"], c["max_len"])
+        else:
+            raise ValueError(f"Summarizer needs a Generator or a config dict, got {type(generator_or_config).__name__}")
+        self.head = nn.Linear(self.config["d_model"], 1)
+
+    @classmethod
+    def from_generator(cls, generator: Generator) -> "Summarizer":
+        if not isinstance(generator, Generator):
+            raise ValueError(f"from_generator needs a Generator, got {type(generator).__name__}")
+        return cls(generator)
+
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        probs = torch.sigmoid(self.head(self.encoder(x, key_padding_mask)).squeeze(-1))
+        if key_padding_mask is not None:
+            probs = probs.masked_fill(key_padding_mask, 0.0)
+        return probs
+
+
+def _per_position_loss(recon: torch.Tensor, target: torch.Tensor, weight_mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) loss = mean |recon - target| over D + (1 - cos(recon, target)); 0 where not weighted."""
+    if recon.shape != target.shape or recon.dim() != 3:
+        raise ValueError(f"recon {tuple(recon.shape)} and target {tuple(target.shape)} must both be (B, L, D)")
+    if weight_mask.shape != recon.shape[:2] or weight_mask.dtype != torch.bool:
+        raise ValueError(f"weight_mask must be bool {tuple(recon.shape[:2])}, "
+                         f"got {weight_mask.dtype} {tuple(weight_mask.shape)}")
+    # zero unweighted positions *before* the arithmetic so pads (whatever they hold) give
+    # neither values nor gradients
+    keep = weight_mask[..., None]
+    recon = torch.where(keep, recon, 0.0)
+    target = torch.where(keep, target, 0.0)
+    l1 = (recon - target).abs().mean(dim=-1)
+    cos = F.cosine_similarity(recon, target, dim=-1, eps=1e-8)
+    return torch.where(weight_mask, l1 + (1.0 - cos), 0.0)
+
+
+def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, weight_mask: torch.Tensor) -> torch.Tensor:
+    """Scalar: mean over all positions with ``weight_mask`` True of L1 (mean over D) + (1 - cosine).
+
+    recon, target: (B, L, D); weight_mask: (B, L) bool (exclude pads!). At least one True needed.
+    """
+    per_pos = _per_position_loss(recon, target, weight_mask)
+    count = weight_mask.sum()
+    if int(count) == 0:
+        raise ValueError("reconstruction_loss: weight_mask selects no position")
+    return per_pos.sum() / count
+
+
+def reconstruction_loss_per_sample(recon: torch.Tensor, target: torch.Tensor,
+                                   weight_mask: torch.Tensor) -> torch.Tensor:
+    """(B,) loss of each row, averaged over that row's weighted positions; every row needs one."""
+    per_pos = _per_position_loss(recon, target, weight_mask)
+    count = weight_mask.sum(dim=1)
+    if bool((count == 0).any()):
+        rows = torch.nonzero(count == 0).flatten()[:5].tolist()
+        raise ValueError(f"reconstruction_loss_per_sample: row(s) {rows} have no weighted position")
+    return per_pos.sum(dim=1) / count
