@@ -1,0 +1,138 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from vidsum.models.trsum import Generator
+from vidsum.training import trsum
+from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
+
+from conftest import make_video
+
+TINY = dict(d_model=32, n_heads=4, n_layers=1, d_ff=64, segment_len=16, batch_segments=8,
+            gen_epochs=3, rl_epochs=3, gen_lr=1e-3, rl_lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def videos():
+    return [make_video(key=f"video_{i + 1}", n_frames=900, dim=12, seed=i) for i in range(5)]
+
+
+def _cfg(**kw):
+    return trsum.TRSumConfig.from_dict({**TINY, **kw})
+
+
+def _same_state(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="mask_ratio must be in"):
+        _cfg(mask_ratio=1.5)
+    with pytest.raises(ValueError, match="unknown TR-SUM config key"):
+        trsum.TRSumConfig.from_dict({"lr": 1})
+    with pytest.raises(ValueError, match="unknown preset"):
+        trsum.preset("huge")
+    with pytest.raises(ValueError, match="not divisible"):
+        _cfg(d_model=30)
+    assert trsum.preset("paper").d_model == 1024 and trsum.preset("paper").gen_epochs == 250
+
+
+def test_segment_bank_covers_both_views(videos):
+    bank = trsum.build_segment_bank(videos[:2], 16)
+    n_valid = int((~bank.pad).sum())
+    assert n_valid == 2 * sum(v.n_steps for v in videos[:2])  # every step once per view
+    assert bank.x.shape[1:] == (16, 12) and bool((bank.shot_ids[bank.pad] == -1).all())
+    assert bool((bank.shot_ids[~bank.pad] >= 0).all())
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "random", "fixed"])
+def test_generator_loss_decreases(videos, mode):
+    gen, hist = trsum.pretrain_generator(_cfg(mask_mode=mode, gen_epochs=6), videos)
+    assert isinstance(gen, Generator) and len(hist) == 6
+    assert hist[-1]["loss"] < hist[0]["loss"]
+
+
+def test_rl_batch_loss_shapes_and_gradient(videos):
+    cfg = _cfg(n_episodes=5)
+    gen = Generator(d_feat=12, d_model=32, n_heads=4, n_layers=1, d_ff=64).eval()
+    summ = trsum.Summarizer.from_generator(gen)
+    bank = trsum.build_segment_bank(videos[:2], 16)
+    x, pad = bank.x[:6], bank.pad[:6]
+    loss, stats = trsum.rl_batch_loss(summ, gen, cfg, x, pad, torch.zeros(6), torch.Generator().manual_seed(0))
+    assert stats["reward"].shape == (5, 6) and stats["mean_p"].shape == (6,)
+    assert bool(((stats["reward"] > 0) & (stats["reward"] < 1)).all())
+    loss.backward()
+    grads = [p.grad for p in summ.parameters() if p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+    assert all(p.grad is None for p in gen.parameters())  # generator stays frozen
+
+
+def test_length_term_pulls_mean_p_toward_delta(videos):
+    gen, _ = trsum.pretrain_generator(_cfg(gen_epochs=1), videos)
+    # With beta large the length term dominates: mean p must move toward delta=0.2.
+    summ, hist, _ = trsum.train_summarizer(_cfg(rl_epochs=6, beta=50.0, delta=0.2, rl_lr=3e-3), videos, gen)
+    assert hist[-1]["mean_p"] < hist[0]["mean_p"] and abs(hist[-1]["mean_p"] - 0.2) < abs(hist[0]["mean_p"] - 0.2)
+
+
+def test_score_video_shape_and_range(videos):
+    gen, _ = trsum.pretrain_generator(_cfg(gen_epochs=1), videos)
+    summ = trsum.Summarizer.from_generator(gen)
+    s = trsum.score_video(summ, videos[0], 16)
+    assert s.shape == (videos[0].n_steps,) and np.all((s > 0) & (s < 1))
+
+
+def test_deterministic_on_cpu(videos):
+    g1, h1 = trsum.pretrain_generator(_cfg(), videos)
+    g2, h2 = trsum.pretrain_generator(_cfg(), videos)
+    assert _same_state(g1.state_dict(), g2.state_dict()) and h1[-1]["loss"] == h2[-1]["loss"]
+    s1, r1, _ = trsum.train_summarizer(_cfg(), videos, g1)
+    s2, r2, _ = trsum.train_summarizer(_cfg(), videos, g1)
+    assert _same_state(s1.state_dict(), s2.state_dict()) and r1[-1]["reward"] == r2[-1]["reward"]
+
+
+def test_selection_rules_report_best_epochs(videos):
+    gen, _ = trsum.pretrain_generator(_cfg(gen_epochs=1), videos[:3])
+    _, hist, best = trsum.train_summarizer(_cfg(), videos[:3], gen, val_videos=[videos[3]], test_videos=[videos[4]])
+    assert set(best) == {"label_free", "validation", "oracle"}
+    for rule, b in best.items():
+        assert b["value"] == max(h[f"sel_{rule}"] for h in hist)
+
+
+def test_resume_matches_uninterrupted_run(videos, tmp_path):
+    """Stop after epoch 1 (checkpoint on disk), resume, and land on the same weights."""
+    cfg = _cfg(gen_epochs=4, rl_epochs=4)
+    full_gen, full_hist = trsum.pretrain_generator(cfg, videos)
+    saved = {}
+
+    def report(metrics, state):
+        if state["epoch"] == 1:
+            save_checkpoint(tmp_path / "gen.pt", copy.deepcopy(state))
+            saved["ok"] = True
+
+    trsum.pretrain_generator(cfg, videos, trsum.Runtime(report=report))
+    state = load_checkpoint(tmp_path / "gen.pt", expect_kind="trsum-generator")
+    resumed_gen, resumed_hist = trsum.pretrain_generator(cfg, videos, trsum.Runtime(resume=state))
+    assert _same_state(full_gen.state_dict(), resumed_gen.state_dict())
+    assert [h["loss"] for h in resumed_hist] == [h["loss"] for h in full_hist]
+
+    full_summ, full_rl, _ = trsum.train_summarizer(cfg, videos, full_gen)
+    states = []
+    trsum.train_summarizer(cfg, videos, full_gen, trsum.Runtime(report=lambda m, s: states.append(copy.deepcopy(s))))
+    save_checkpoint(tmp_path / "summ.pt", states[1])
+    resumed, resumed_rl, _ = trsum.train_summarizer(
+        cfg, videos, full_gen, trsum.Runtime(resume=load_checkpoint(tmp_path / "summ.pt", "trsum-summarizer")))
+    assert _same_state(full_summ.state_dict(), resumed.state_dict())
+    assert [h["reward"] for h in resumed_rl] == [h["reward"] for h in full_rl]
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a vidsum checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    save_checkpoint(tmp_path / "g.pt", {"kind": "trsum-generator", "model": {}})
+    with pytest.raises(ValueError, match="expected 'trsum-summarizer'"):
+        load_checkpoint(tmp_path / "g.pt", expect_kind="trsum-summarizer")

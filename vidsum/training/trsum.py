@@ -1,0 +1,469 @@
+"""TR-SUM training (arXiv 2407.04258) as plain functions: no Ray here.
+
+Stage 1, ``pretrain_generator``: a transformer generator learns to reconstruct masked frame
+features (dynamic-window masking on shots by default), loss L1 + (1 - cos) on the chosen
+positions, AdamW with linear warm-up then cosine decay, many segments per batch.
+
+Stage 2, ``train_summarizer``: a summarizer (encoder initialised from the generator, + linear +
+sigmoid) gives each step a probability p. N episodes are drawn from Bernoulli(p) *as one batch*;
+in each, the unselected steps are replaced by the [MASK] token, the frozen generator
+reconstructs the segment, and the reward is sigmoid(-L_rec) with L_rec the reconstruction loss
+over every valid step of the segment (so the summary is rewarded for how well it lets the whole
+segment be rebuilt). REINFORCE with a per-video moving-average baseline:
+
+    loss = -mean_{episodes, segments}[(R - b_video) * mean_t log pi(a_t)] + beta * (mean_t p_t - delta)^2
+
+Inference, ``score_video``: the video is cut into L-step segments twice (sequential and
+dilated), the summarizer scores both, and the per-step scores are averaged.
+
+Both loops take a ``Runtime`` saying where they run (device, rank, world size, how to wrap a
+model for data parallelism, where to report). The default is a single in-process worker; the
+Ray Train wrapper (``vidsum.distributed``) passes its own. Batches are drawn from one shared
+seed on every rank and each rank takes its slice, so N workers see exactly the batches one
+worker would.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from vidsum.data.eccv16 import Video
+from vidsum.evaluation.metrics import evaluate_video
+from vidsum.evaluation.summary import keyshot_summary
+from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, random_mask
+from vidsum.models.trsum import Generator, Summarizer, reconstruction_loss, reconstruction_loss_per_sample
+from vidsum.segments import gather_segments, make_segments, scatter_mean, step_shot_ids
+from vidsum.training.checkpoint import restore_rng, rng_state
+
+SELECTION_RULES = ("label_free", "validation", "oracle")
+
+
+@dataclass
+class TRSumConfig:
+    """Every knob of a TR-SUM run, as plain values (JSON-able; stored in checkpoints and results)."""
+
+    # model (paper: 1024 / 8 heads / 3 layers / FFN 4096)
+    d_model: int = 1024
+    n_heads: int = 8
+    n_layers: int = 3
+    d_ff: int = 4096
+    dropout: float = 0.1
+    # segments
+    segment_len: int = 128  # L
+    batch_segments: int = 32  # segments per optimisation step
+    # stage 1: masked reconstruction
+    gen_epochs: int = 250
+    gen_lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.05
+    mask_mode: str = "dynamic"  # dynamic | random | fixed
+    mask_ratio: float = 0.25  # M_R
+    window_ratio: float = 0.5  # D_R (dynamic windows = D_R x shot length)
+    fixed_window: int = 8  # window length in steps for mask_mode='fixed'
+    # stage 2: REINFORCE
+    rl_epochs: int = 100
+    rl_lr: float = 1e-5
+    n_episodes: int = 5  # N
+    delta: float = 0.5  # target mean selection probability
+    beta: float = 0.001  # weight of the length term
+    baseline_momentum: float = 0.9
+    # selection / evaluation
+    val_fraction: float = 0.2  # held-out part of the training fold used for model selection
+    summary_proportion: float = 0.15
+    # runtime
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mask_mode not in ("dynamic", "random", "fixed"):
+            problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
+        for name in ("mask_ratio", "window_ratio", "delta", "val_fraction", "summary_proportion"):
+            v = getattr(self, name)
+            if not 0 < v < 1:
+                problems.append(f"{name} must be in (0, 1), got {v}")
+        for name in ("d_model", "n_heads", "n_layers", "d_ff", "segment_len", "batch_segments", "n_episodes"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("gen_epochs", "rl_epochs"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            problems.append(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if problems:
+            raise ValueError("bad TR-SUM config: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TRSumConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown TR-SUM config key(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Paper values where the paper states them (architecture, epochs, L, D_R, M_R, N, delta, beta);
+# the learning rates are not given there and are ours (documented in README).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # Small enough for a SumMe fold in a couple of minutes on 2 CPU cores.
+    "quick": dict(
+        d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.1, segment_len=64, batch_segments=32,
+        gen_epochs=40, gen_lr=1e-3, rl_epochs=30, rl_lr=1e-4, beta=0.01,
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> TRSumConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return TRSumConfig.from_dict({**PRESETS[name], **overrides})
+
+
+@dataclass
+class Runtime:
+    """Where a loop runs. The defaults are one in-process worker on the best local device.
+
+    wrap_model: turns a module into its data-parallel form (DDP under Ray Train).
+    report:     called after every epoch with (metrics, checkpoint_state); the in-process default
+                keeps nothing; ``vidsum.distributed`` reports to Ray Train.
+    resume:     a checkpoint state to continue from (same stage), or None.
+    """
+
+    device: torch.device = field(default_factory=lambda: torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    rank: int = 0
+    world_size: int = 1
+    wrap_model: Callable[[nn.Module], nn.Module] = lambda m: m
+    report: Callable[[dict[str, Any], dict[str, Any] | None], None] | None = None
+    resume: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class SegmentBank:
+    """All L-step segments of a set of videos, stacked once as tensors.
+
+    x:        (S, L, D) float32 features (pads are zeros and flagged in ``pad``)
+    pad:      (S, L) bool, True where the position is padding
+    shot_ids: (S, L) long shot index of each step within its video (-1 on pads)
+    owner:    (S,) long index of the segment's video in ``keys``
+    keys:     video keys
+    """
+
+    x: torch.Tensor
+    pad: torch.Tensor
+    shot_ids: torch.Tensor
+    owner: torch.Tensor
+    keys: list[str]
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def build_segment_bank(videos: list[Video], segment_len: int, modes: tuple[str, ...] = ("sequential", "dilated")) -> SegmentBank:
+    """Segments of every video in each split ``mode`` (training sees both views of a video)."""
+    xs, pads, shots, owners = [], [], [], []
+    for i, v in enumerate(videos):
+        feats = torch.from_numpy(v.features)
+        sid = torch.from_numpy(step_shot_ids(v.picks, v.change_points))
+        for mode in modes:
+            index = _segment_index(v.n_steps, segment_len, mode)
+            x, pad = gather_segments(feats, index)
+            s = torch.where(index >= 0, sid[index.clamp(min=0)], torch.full_like(index, -1))
+            xs.append(x), pads.append(pad), shots.append(s)
+            owners.append(torch.full((index.shape[0],), i, dtype=torch.long))
+    return SegmentBank(torch.cat(xs), torch.cat(pads), torch.cat(shots), torch.cat(owners), [v.key for v in videos])
+
+
+def _segment_index(n_steps: int, segment_len: int, mode: str) -> torch.Tensor:
+    return torch.as_tensor(make_segments(n_steps, segment_len, mode), dtype=torch.long)
+
+
+def _batches(n: int, batch: int, rt: Runtime, gen: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled global batches (same on every rank) cut to this rank's slice.
+
+    A trailing batch smaller than the world size is dropped so no rank gets an empty slice.
+    """
+    order = torch.randperm(n, generator=gen)
+    out = []
+    for start in range(0, n, batch):
+        b = order[start : start + batch]
+        if len(b) >= rt.world_size:
+            out.append(b[rt.rank :: rt.world_size])
+    return out
+
+
+def _mask_plan(cfg: TRSumConfig, shot_ids: torch.Tensor, pad: torch.Tensor, gen: torch.Generator):
+    if cfg.mask_mode == "dynamic":
+        return dynamic_window_mask(shot_ids, cfg.mask_ratio, cfg.window_ratio, gen)
+    if cfg.mask_mode == "random":
+        return random_mask(~pad, cfg.mask_ratio, gen)
+    return fixed_window_mask(~pad, cfg.mask_ratio, cfg.fixed_window, gen)
+
+
+def _autocast(cfg: TRSumConfig, device: torch.device):
+    enabled = cfg.amp and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_frac: float):
+    warmup = max(1, int(round(warmup_frac * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _seeded(seed: int, offset: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1000 + offset)
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if hasattr(m, "module") else m
+
+
+# --------------------------------------------------------------------------- stage 1
+
+
+def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad: torch.Tensor, shot_ids: torch.Tensor,
+                         mask_gen: torch.Generator) -> torch.Tensor:
+    """Masked-reconstruction loss of one batch: L1 + (1 - cos) on the chosen positions.
+
+    x: (B, L, D); pad, shot_ids: (B, L). The mask plan is drawn on CPU from ``mask_gen``.
+    """
+    # The plan is drawn on CPU from the loop's generator, so a seed gives the same masks anywhere.
+    plan = _mask_plan(cfg, shot_ids.cpu(), pad.cpu(), mask_gen)
+    plan = type(plan)(**{k: v.to(x.device) for k, v in vars(plan).items()})
+    x_in = apply_mask(x, plan, _unwrap(gen).mask_token)
+    recon = gen(x_in, key_padding_mask=pad)
+    return reconstruction_loss(recon.float(), x, plan.chosen & ~pad)
+
+
+def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None = None) -> tuple[Generator, list[dict]]:
+    """Stage 1. Returns the trained generator (unwrapped, on ``rt.device``) and the per-epoch history."""
+    rt = rt or Runtime()
+    torch.manual_seed(cfg.seed)
+    shuffle_gen, mask_gen = _seeded(cfg.seed, 1), _seeded(cfg.seed, 2)
+    bank = build_segment_bank(videos, cfg.segment_len)
+    gen = Generator(d_feat=bank.x.shape[-1], d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
+                    d_ff=cfg.d_ff, dropout=cfg.dropout).to(rt.device)
+    model = rt.wrap_model(gen)
+    opt = torch.optim.AdamW(gen.parameters(), lr=cfg.gen_lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(_batches(len(bank), cfg.batch_segments, rt, torch.Generator()))
+    sched = _warmup_cosine(opt, max(1, steps_per_epoch * cfg.gen_epochs), cfg.warmup_frac)
+    history: list[dict] = []
+    start_epoch = 0
+    if rt.resume is not None:
+        gen.load_state_dict(rt.resume["model"])
+        opt.load_state_dict(rt.resume["optimizer"])
+        sched.load_state_dict(rt.resume["scheduler"])
+        restore_rng(rt.resume["rng"], shuffle_gen, mask_gen)
+        history = list(rt.resume["history"])
+        start_epoch = rt.resume["epoch"] + 1
+    for epoch in range(start_epoch, cfg.gen_epochs):
+        t0 = time.perf_counter()
+        model.train()
+        losses = []
+        for idx in _batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
+            x, pad = bank.x[idx].to(rt.device), bank.pad[idx].to(rt.device)
+            with _autocast(cfg, rt.device):
+                loss = generator_batch_loss(model, cfg, x, pad, bank.shot_ids[idx], mask_gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(gen.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        row = {"stage": "generator", "epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+               "lr": sched.get_last_lr()[0], "epoch_s": time.perf_counter() - t0}
+        history.append(row)
+        if rt.report is not None:
+            rt.report(row, {
+                "kind": "trsum-generator", "epoch": epoch, "model": gen.state_dict(), "model_config": gen.config,
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "rng": rng_state(shuffle_gen, mask_gen), "history": history, "extra": {}, "meta": {"config": cfg.to_dict()},
+            })
+    return gen, history
+
+
+# --------------------------------------------------------------------------- stage 2
+
+
+def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Tensor, pad: torch.Tensor,
+                  baseline: torch.Tensor, sample_gen: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One REINFORCE step's loss for a batch of segments, all N episodes in one generator call.
+
+    x: (B, L, D); pad: (B, L); baseline: (B,) the moving-average reward of each segment's video.
+    Returns the loss and detached stats: reward (N, B), mean_p (B,).
+    """
+    n_ep, (b, l, d) = cfg.n_episodes, x.shape
+    valid = ~pad
+    probs = summ(x, key_padding_mask=pad).float().clamp(1e-6, 1 - 1e-6)  # (B, L)
+    # Episodes drawn on CPU from the loop's generator: identical on CPU and GPU for a seed.
+    actions = torch.bernoulli(probs.detach().cpu().expand(n_ep, b, l), generator=sample_gen).to(x.device)
+    with torch.no_grad():
+        masked = (actions == 0) & valid  # unselected steps are hidden from the generator
+        x_rep = x.unsqueeze(0).expand(n_ep, b, l, d).reshape(n_ep * b, l, d)
+        x_in = torch.where(masked.reshape(n_ep * b, l, 1), gen.mask_token.to(x.dtype), x_rep)
+        recon = gen(x_in, key_padding_mask=pad.repeat(n_ep, 1))
+        l_rec = reconstruction_loss_per_sample(recon.float(), x_rep, valid.repeat(n_ep, 1)).reshape(n_ep, b)
+        reward = torch.sigmoid(-l_rec)
+    n_valid = valid.sum(1).clamp(min=1)
+    log_pi = actions * probs.log() + (1 - actions) * (1 - probs).log()  # (N, B, L)
+    log_pi = (log_pi * valid).sum(-1) / n_valid  # (N, B)
+    advantage = reward - baseline.unsqueeze(0)
+    mean_p = (probs * valid).sum(-1) / n_valid  # (B,)
+    loss = -(advantage * log_pi).mean() + cfg.beta * ((mean_p - cfg.delta) ** 2).mean()
+    return loss, {"reward": reward, "mean_p": mean_p.detach()}
+
+
+@torch.no_grad()
+def score_video(summ: nn.Module, video: Video, segment_len: int, device: torch.device | None = None) -> np.ndarray:
+    """Per-step importance scores (n_steps,) in [0, 1]: mean of the sequential and dilated views."""
+    summ = _unwrap(summ)
+    device = device or next(summ.parameters()).device
+    was_training = summ.training
+    summ.eval()
+    feats = torch.from_numpy(video.features).to(device)
+    views = []
+    for mode in ("sequential", "dilated"):
+        index = _segment_index(video.n_steps, segment_len, mode).to(device)
+        x, pad = gather_segments(feats, index)
+        probs = summ(x, key_padding_mask=pad).float()
+        views.append(scatter_mean(probs, index, video.n_steps))
+    summ.train(was_training)
+    return torch.stack(views).mean(0).cpu().numpy()
+
+
+@torch.no_grad()
+def label_free_reward(summ: nn.Module, gen: Generator, video: Video, segment_len: int, proportion: float = 0.15) -> float:
+    """How well the frozen generator rebuilds the video from the summary the summarizer would pick.
+
+    The keyshot summary (knapsack, ``proportion`` of frames) decides the visible steps; the rest
+    are masked; reward = sigmoid(-L_rec) over all steps (sequential segments). Uses no labels.
+    """
+    device = next(gen.parameters()).device
+    scores = score_video(summ, video, segment_len, device)
+    frames = keyshot_summary(scores, video.picks, video.change_points, video.n_frames, proportion)
+    keep = torch.from_numpy(frames[video.picks].astype(bool)).to(device)
+    index = _segment_index(video.n_steps, segment_len, "sequential").to(device)
+    x, pad = gather_segments(torch.from_numpy(video.features).to(device), index)
+    keep_seg = torch.where(index >= 0, keep[index.clamp(min=0)], torch.zeros_like(pad))
+    masked = ~keep_seg & ~pad
+    x_in = torch.where(masked.unsqueeze(-1), gen.mask_token.to(x.dtype), x)
+    recon = gen(x_in, key_padding_mask=pad)
+    return float(torch.sigmoid(-reconstruction_loss(recon.float(), x, ~pad)))
+
+
+def train_summarizer(
+    cfg: TRSumConfig,
+    videos: list[Video],
+    generator: Generator,
+    rt: Runtime | None = None,
+    *,
+    val_videos: list[Video] | None = None,
+    test_videos: list[Video] | None = None,
+    dataset: str = "summe",
+) -> tuple[Summarizer, list[dict], dict[str, dict]]:
+    """Stage 2. Returns the final summarizer, per-epoch history and, per selection rule, the best
+    epoch and its weights: ``{'label_free': {'epoch', 'value', 'state'}, 'validation': ..., 'oracle': ...}``.
+
+    label_free  best mean ``label_free_reward`` on ``val_videos`` (no labels used)
+    validation  best mean F on ``val_videos`` (held-out *training* videos)
+    oracle      best mean F on ``test_videos``; for comparison with papers that select this way
+                only, always reported as selection=oracle.
+    A rule whose videos are not given is skipped.
+    """
+    rt = rt or Runtime()
+    torch.manual_seed(cfg.seed + 1)
+    shuffle_gen, sample_gen = _seeded(cfg.seed, 3), _seeded(cfg.seed, 4)
+    gen = _unwrap(generator).to(rt.device).eval()
+    for p in gen.parameters():
+        p.requires_grad_(False)
+    summ = Summarizer.from_generator(gen).to(rt.device)
+    model = rt.wrap_model(summ)
+    bank = build_segment_bank(videos, cfg.segment_len)
+    opt = torch.optim.Adam(summ.parameters(), lr=cfg.rl_lr)
+    baseline = torch.full((len(videos),), float("nan"))
+    history: list[dict] = []
+    best: dict[str, dict] = {}
+    start_epoch = 0
+    if rt.resume is not None:
+        summ.load_state_dict(rt.resume["model"])
+        opt.load_state_dict(rt.resume["optimizer"])
+        restore_rng(rt.resume["rng"], shuffle_gen, sample_gen)
+        history = list(rt.resume["history"])
+        baseline = rt.resume["extra"]["baseline"].clone()
+        best = copy.deepcopy(rt.resume["extra"]["best"])
+        start_epoch = rt.resume["epoch"] + 1
+    for epoch in range(start_epoch, cfg.rl_epochs):
+        t0 = time.perf_counter()
+        model.train()
+        losses, rewards, mean_ps = [], [], []
+        for idx in _batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
+            x, pad = bank.x[idx].to(rt.device), bank.pad[idx].to(rt.device)
+            owner = bank.owner[idx]
+            b = baseline[owner]
+            with _autocast(cfg, rt.device):
+                loss, stats = rl_batch_loss(model, gen, cfg, x, pad, torch.nan_to_num(b, nan=0.0).to(rt.device), sample_gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(summ.parameters(), cfg.grad_clip)
+            opt.step()
+            # Per-video moving-average baseline, updated after the step (first visit: the reward itself).
+            seg_reward = stats["reward"].mean(0).cpu()
+            for vid in owner.unique():
+                r = seg_reward[owner == vid].mean()
+                old = baseline[vid]
+                baseline[vid] = r if torch.isnan(old) else cfg.baseline_momentum * old + (1 - cfg.baseline_momentum) * r
+            losses.append(loss.item())
+            rewards.append(float(seg_reward.mean()))
+            mean_ps.append(float(stats["mean_p"].mean()))
+        row = {"stage": "summarizer", "epoch": epoch, "loss": _mean(losses), "reward": _mean(rewards),
+               "mean_p": _mean(mean_ps), "epoch_s": time.perf_counter() - t0}
+        for rule, value in _selection_values(summ, gen, cfg, val_videos, test_videos, dataset).items():
+            row[f"sel_{rule}"] = value
+            if rule not in best or value > best[rule]["value"]:
+                best[rule] = {"epoch": epoch, "value": value, "state": copy.deepcopy(summ.state_dict())}
+        history.append(row)
+        if rt.report is not None:
+            rt.report(row, {
+                "kind": "trsum-summarizer", "epoch": epoch, "model": summ.state_dict(), "model_config": summ.config,
+                "optimizer": opt.state_dict(), "rng": rng_state(shuffle_gen, sample_gen), "history": history,
+                "extra": {"baseline": baseline.clone(), "best": best}, "meta": {"config": cfg.to_dict()},
+            })
+    return summ, history, best
+
+
+def _mean(xs: list[float]) -> float:
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def _selection_values(summ, gen, cfg, val_videos, test_videos, dataset) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if val_videos:
+        out["label_free"] = _mean([label_free_reward(summ, gen, v, cfg.segment_len, cfg.summary_proportion) for v in val_videos])
+        out["validation"] = _mean([evaluate_video(score_video(summ, v, cfg.segment_len), v, dataset)["f1"] for v in val_videos])
+    if test_videos:
+        out["oracle"] = _mean([evaluate_video(score_video(summ, v, cfg.segment_len), v, dataset)["f1"] for v in test_videos])
+    return out
