@@ -37,7 +37,9 @@ class Dataset:
 
 
 def standin_path(dataset: str, data_dir: Path, strength: float, seed: int, feature_dim: int) -> Path:
-    return data_dir / "standin" / f"standin_{dataset}_s{strength:g}_seed{seed}_d{feature_dim}.h5"
+    from vidsum.data.standin import standin_filename
+
+    return data_dir / "standin" / standin_filename(dataset, strength, seed, feature_dim)
 
 
 def attach_user_scores(dataset: str, videos: dict[str, Video]) -> None:

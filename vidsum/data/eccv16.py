@@ -281,7 +281,8 @@ def write_file(
                 g = f.create_group(v.key)
                 g["features"] = v.features.astype(np.float32)
                 g["gtscore"] = v.gtscore.astype(np.float32)
-                g["user_summary"] = v.user_summary.astype(np.float32)  # eccv16 stores floats
+                # eccv16 stores floats; gzip keeps the mostly-zero matrix small (lossless).
+                g.create_dataset("user_summary", data=v.user_summary.astype(np.float32), compression="gzip")
                 g["change_points"] = v.change_points.astype(np.int32)
                 g["n_frame_per_seg"] = v.n_frame_per_seg.astype(np.int32)
                 g["n_frames"] = np.int32(v.n_frames)
