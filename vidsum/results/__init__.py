@@ -1,0 +1,1 @@
+"""Results: Parquet leaderboards (``leaderboard``) written by every run and read by ``vidsum report``."""
