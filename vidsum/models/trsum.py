@@ -113,7 +113,7 @@ class Summarizer(nn.Module):
         return probs
 
 
-def _per_position_loss(recon: torch.Tensor, target: torch.Tensor, weight_mask: torch.Tensor) -> torch.Tensor:
+def reconstruction_error(recon: torch.Tensor, target: torch.Tensor, weight_mask: torch.Tensor) -> torch.Tensor:
     """(B, L) loss = mean |recon - target| over D + (1 - cos(recon, target)); 0 where not weighted."""
     if recon.shape != target.shape or recon.dim() != 3:
         raise ValueError(f"recon {tuple(recon.shape)} and target {tuple(target.shape)} must both be (B, L, D)")
@@ -135,7 +135,7 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, weight_mask: 
 
     recon, target: (B, L, D); weight_mask: (B, L) bool (exclude pads!). At least one True needed.
     """
-    per_pos = _per_position_loss(recon, target, weight_mask)
+    per_pos = reconstruction_error(recon, target, weight_mask)
     count = weight_mask.sum()
     if int(count) == 0:
         raise ValueError("reconstruction_loss: weight_mask selects no position")
@@ -145,9 +145,22 @@ def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, weight_mask: 
 def reconstruction_loss_per_sample(recon: torch.Tensor, target: torch.Tensor,
                                    weight_mask: torch.Tensor) -> torch.Tensor:
     """(B,) loss of each row, averaged over that row's weighted positions; every row needs one."""
-    per_pos = _per_position_loss(recon, target, weight_mask)
+    per_pos = reconstruction_error(recon, target, weight_mask)
     count = weight_mask.sum(dim=1)
     if bool((count == 0).any()):
         rows = torch.nonzero(count == 0).flatten()[:5].tolist()
         raise ValueError(f"reconstruction_loss_per_sample: row(s) {rows} have no weighted position")
     return per_pos.sum(dim=1) / count
+
+
+def summary_reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, hidden: torch.Tensor,
+                                valid: torch.Tensor) -> torch.Tensor:
+    """(B,) loss of rebuilding each whole row from its summary.
+
+    The summary's own steps (valid and not ``hidden``) are known exactly, so they contribute 0;
+    each hidden step contributes its reconstruction error; the sum is divided by the number of
+    valid steps. Keeping more steps can only lower it, which the RL length term balances.
+    recon, target: (B, L, D); hidden, valid: (B, L) bool.
+    """
+    per_pos = reconstruction_error(recon, target, hidden & valid)
+    return per_pos.sum(dim=1) / valid.sum(dim=1).clamp(min=1)
