@@ -47,6 +47,34 @@ def n_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+class FeatureNorm(nn.Module):
+    """Per-dimension standardisation of input features, fitted once on the training videos.
+
+    Raw GoogLeNet pool5 features are non-negative and share a large common mean, so every pair
+    of frames has a high cosine and an untouched transformer first learns to output that mean.
+    Standardising makes frame-to-frame differences the signal; both the model input and the
+    reconstruction target live in this space. The statistics are buffers, so they travel in
+    every checkpoint. Identity (mean 0, std 1) until :meth:`fit` is called.
+    """
+
+    def __init__(self, d_feat: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(d_feat))
+        self.register_buffer("std", torch.ones(d_feat))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor) -> "FeatureNorm":
+        """features: (N, d_feat) valid steps of the training videos."""
+        if features.dim() != 2 or features.shape[1] != self.mean.shape[0] or features.shape[0] < 2:
+            raise ValueError(f"FeatureNorm.fit needs (N >= 2, {self.mean.shape[0]}), got {tuple(features.shape)}")
+        self.mean.copy_(features.mean(0))
+        self.std.copy_(features.std(0).clamp(min=1e-6))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
 class Generator(nn.Module):
     """Masked-feature reconstructor.
 
@@ -64,6 +92,7 @@ class Generator(nn.Module):
         # anyway; what matters is that it is learned.
         self.mask_token = nn.Parameter(torch.randn(d_feat) * 0.02)
         self.head = nn.Linear(d_model, d_feat)
+        self.norm = FeatureNorm(d_feat)
 
     @classmethod
     def from_config(cls, config: dict) -> "Generator":
@@ -75,7 +104,11 @@ class Generator(nn.Module):
             if mask.shape != x.shape[:2] or mask.dtype != torch.bool:
                 raise ValueError(f"mask must be bool {tuple(x.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
             x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
-        return self.head(self.encoder(x, key_padding_mask))
+        return self.head(self.encoder(self.norm(x), key_padding_mask))
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction target for raw features ``x``: ``x`` in the standardised space."""
+        return self.norm(x)
 
 
 class Summarizer(nn.Module):
@@ -91,11 +124,13 @@ class Summarizer(nn.Module):
         if isinstance(generator_or_config, Generator):
             self.config = dict(generator_or_config.config)
             self.encoder = copy.deepcopy(generator_or_config.encoder)
+            self.norm = copy.deepcopy(generator_or_config.norm)
         elif isinstance(generator_or_config, dict):
             self.config = _check_config(generator_or_config)
             c = self.config
             self.encoder = TransformerEncoder(c["d_feat"], c["d_model"], c["n_heads"], c["n_layers"],
                                               c["d_ff"], c["dropout"], c["max_len"])
+            self.norm = FeatureNorm(c["d_feat"])
         else:
             raise ValueError(f"Summarizer needs a Generator or a config dict, got {type(generator_or_config).__name__}")
         self.head = nn.Linear(self.config["d_model"], 1)
@@ -107,7 +142,7 @@ class Summarizer(nn.Module):
         return cls(generator)
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        probs = torch.sigmoid(self.head(self.encoder(x, key_padding_mask)).squeeze(-1))
+        probs = torch.sigmoid(self.head(self.encoder(self.norm(x), key_padding_mask)).squeeze(-1))
         if key_padding_mask is not None:
             probs = probs.masked_fill(key_padding_mask, 0.0)
         return probs

@@ -7,9 +7,13 @@ positions, AdamW with linear warm-up then cosine decay, many segments per batch.
 Stage 2, ``train_summarizer``: a summarizer (encoder initialised from the generator, + linear +
 sigmoid) gives each step a probability p. N episodes are drawn from Bernoulli(p) *as one batch*;
 in each, the unselected steps are replaced by the [MASK] token, the frozen generator
-reconstructs the segment, and the reward is sigmoid(-L_rec) with L_rec the reconstruction loss
-over every valid step of the segment (so the summary is rewarded for how well it lets the whole
-segment be rebuilt). REINFORCE with a per-video moving-average baseline:
+reconstructs them, and the reward is sigmoid(-L_rec). L_rec is the error of the whole segment
+rebuilt from the summary: the selected steps are known exactly (error 0), each hidden step
+costs its L1 + (1 - cos) reconstruction error, averaged over all valid steps. (Scoring the
+generator's output on the visible steps too would mostly measure how well it copies its input,
+which drowns the signal; keeping more steps lowers L_rec, which the length term balances.)
+Features are standardised per dimension with statistics of the training videos (see
+``vidsum.models.trsum.FeatureNorm``); losses are computed in that space. REINFORCE with a per-video moving-average baseline:
 
     loss = -mean_{episodes, segments}[(R - b_video) * mean_t log pi(a_t)] + beta * (mean_t p_t - delta)^2
 
@@ -41,7 +45,7 @@ from vidsum.data.eccv16 import Video
 from vidsum.evaluation.metrics import evaluate_video
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, random_mask
-from vidsum.models.trsum import Generator, Summarizer, reconstruction_loss, reconstruction_loss_per_sample
+from vidsum.models.trsum import Generator, Summarizer, reconstruction_loss, summary_reconstruction_loss
 from vidsum.segments import gather_segments, make_segments, scatter_mean, step_shot_ids
 from vidsum.training.checkpoint import restore_rng, rng_state
 
@@ -122,8 +126,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     # Small enough for a SumMe fold in a couple of minutes on 2 CPU cores.
     "quick": dict(
-        d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.1, segment_len=64, batch_segments=32,
-        gen_epochs=40, gen_lr=1e-3, rl_epochs=30, rl_lr=1e-4, beta=0.01,
+        d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.0, segment_len=64, batch_segments=16,
+        gen_epochs=60, gen_lr=1e-3, rl_epochs=20, rl_lr=1e-4, beta=0.01,
     ),
 }
 
@@ -256,7 +260,7 @@ def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad:
     plan = type(plan)(**{k: v.to(x.device) for k, v in vars(plan).items()})
     x_in = apply_mask(x, plan, _unwrap(gen).mask_token)
     recon = gen(x_in, key_padding_mask=pad)
-    return reconstruction_loss(recon.float(), x, plan.chosen & ~pad)
+    return reconstruction_loss(recon.float(), _unwrap(gen).target(x), plan.chosen & ~pad)
 
 
 def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None = None) -> tuple[Generator, list[dict]]:
@@ -266,7 +270,9 @@ def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None
     shuffle_gen, mask_gen = _seeded(cfg.seed, 1), _seeded(cfg.seed, 2)
     bank = build_segment_bank(videos, cfg.segment_len)
     gen = Generator(d_feat=bank.x.shape[-1], d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
-                    d_ff=cfg.d_ff, dropout=cfg.dropout).to(rt.device)
+                    d_ff=cfg.d_ff, dropout=cfg.dropout)
+    gen.norm.fit(bank.x[~bank.pad])
+    gen = gen.to(rt.device)
     model = rt.wrap_model(gen)
     opt = torch.optim.AdamW(gen.parameters(), lr=cfg.gen_lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(_batches(len(bank), cfg.batch_segments, rt, torch.Generator()))
@@ -326,7 +332,8 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
         x_rep = x.unsqueeze(0).expand(n_ep, b, l, d).reshape(n_ep * b, l, d)
         x_in = torch.where(masked.reshape(n_ep * b, l, 1), gen.mask_token.to(x.dtype), x_rep)
         recon = gen(x_in, key_padding_mask=pad.repeat(n_ep, 1))
-        l_rec = reconstruction_loss_per_sample(recon.float(), x_rep, valid.repeat(n_ep, 1)).reshape(n_ep, b)
+        l_rec = summary_reconstruction_loss(recon.float(), gen.target(x_rep), masked.reshape(n_ep * b, l),
+                                            valid.repeat(n_ep, 1)).reshape(n_ep, b)
         reward = torch.sigmoid(-l_rec)
     n_valid = valid.sum(1).clamp(min=1)
     log_pi = actions * probs.log() + (1 - actions) * (1 - probs).log()  # (N, B, L)
@@ -372,7 +379,8 @@ def label_free_reward(summ: nn.Module, gen: Generator, video: Video, segment_len
     masked = ~keep_seg & ~pad
     x_in = torch.where(masked.unsqueeze(-1), gen.mask_token.to(x.dtype), x)
     recon = gen(x_in, key_padding_mask=pad)
-    return float(torch.sigmoid(-reconstruction_loss(recon.float(), x, ~pad)))
+    l_rec = summary_reconstruction_loss(recon.float(), gen.target(x), masked, ~pad)
+    return float(torch.sigmoid(-l_rec.mean()))
 
 
 def train_summarizer(
