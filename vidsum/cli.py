@@ -37,11 +37,18 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_baselines(args: argparse.Namespace) -> int:
+    import json
+
     from vidsum.data.datasets import load_dataset
     from vidsum.evaluation.baselines import run_baselines_cli
 
     ds = load_dataset(args.dataset, args.data_dir, quiet=args.json)
-    print(run_baselines_cli(ds.videos, args.dataset, args.json))
+    text = run_baselines_cli(ds.videos, args.dataset, args.json)
+    if args.json:  # F depends on the shots/summaries of the file: say which kind it was
+        text = json.dumps({**json.loads(text), "features": ds.features_kind})
+    else:
+        text += f"\nfeatures={ds.features_kind} ({ds.path})"
+    print(text)
     return 0
 
 
@@ -145,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, IndexError) as e:
         # One clear line for bad input; tracebacks are for bugs.
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"vidsum: error: {msg}", file=sys.stderr)

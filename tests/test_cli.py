@@ -1,0 +1,42 @@
+"""End-to-end CLI paths a user runs (small settings)."""
+
+import json
+
+import pandas as pd
+
+from vidsum.cli import main
+
+
+def test_baselines_json_reproduces_otani_human_rows(tmp_path, capsys):
+    assert main(["baselines", "--dataset", "tvsum", "--json", "--data-dir", str(tmp_path)]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert set(obj) >= {"human_tau", "human_rho", "random_tau", "random_rho", "human_f1", "random_f1"}
+    assert abs(obj["human_tau"] - 0.177) <= 0.003 and abs(obj["human_rho"] - 0.204) <= 0.003
+    assert abs(obj["random_tau"]) < 0.02 and obj["features"] == "generated"
+
+
+def test_train_trsum_writes_leaderboard_rows(tmp_path, capsys):
+    tiny = ["--set", "d_model=32", "--set", "n_heads=4", "--set", "n_layers=1", "--set", "d_ff=64",
+            "--set", "gen_epochs=1", "--set", "rl_epochs=2", "--set", "mask_mode=fixed"]
+    args = ["train", "trsum", "--dataset", "summe", "--split", "1", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "results"), "--checkpoint-dir", str(tmp_path / "ckpt"), *tiny]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "label_free" in out and "oracle" in out
+    folds = pd.read_parquet(tmp_path / "results" / "folds.parquet")
+    assert set(folds["selection"]) == {"label_free", "validation", "oracle", "none"}
+    assert (folds["features"] == "generated").all() and (folds["fold"] == 1).all()
+    assert json.loads(folds["config"].iloc[0])["mask_mode"] == "fixed"
+    videos = pd.read_parquet(tmp_path / "results" / "videos.parquet")
+    assert len(videos) == 4 * 5  # 4 rules x 5 test videos
+    assert (tmp_path / "ckpt" / "summarizer.pt").exists()
+
+
+def test_train_rejects_bad_config(tmp_path, capsys):
+    assert main(["train", "trsum", "--dataset", "summe", "--set", "mask_ratio=2", "--data-dir", str(tmp_path)]) == 2
+    assert "mask_ratio must be in" in capsys.readouterr().err
+
+
+def test_unknown_split_index(tmp_path, capsys):
+    assert main(["train", "trsum", "--dataset", "summe", "--split", "9", "--data-dir", str(tmp_path)]) == 2
+    assert "valid 0..4" in capsys.readouterr().err
