@@ -1,4 +1,4 @@
-"""The ``vidsum`` command: data | baselines | train | report.
+"""The ``vidsum`` command: data | baselines | train | report | summarize | plot.
 
 Each subcommand imports what it needs when it runs, so ``vidsum --help`` stays fast and
 nothing here imports Ray.
@@ -99,6 +99,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return report_cli(args.results_dir)
 
 
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    from vidsum.features import MissingVideoDecoder
+    from vidsum.summarize import format_summary, summarize
+
+    try:
+        doc = summarize(args.input, args.checkpoint, args.out, generator=args.generator, key=args.video_key,
+                        fps=args.fps, proportion=args.proportion, weights=args.weights, kts_vmax=args.kts_vmax,
+                        max_change_points=args.max_change_points, segment_len=args.segment_len, clip=args.clip)
+    except MissingVideoDecoder as e:  # an ImportError: main() only turns ValueError & co into one line
+        print(f"vidsum: error: {e}", file=sys.stderr)
+        return 2
+    print(format_summary(doc))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from vidsum.results.plots import plot_cli
+
+    return plot_cli(args.results_dir, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidsum", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,6 +166,26 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="mean ± std per method/dataset from the Parquet leaderboards")
     r.add_argument("results_dir", nargs="?", default="results")
     r.set_defaults(func=_cmd_report)
+
+    sm = sub.add_parser("summarize", help="summarize a video or features file with a trained summarizer")
+    sm.add_argument("input", help="video file (needs vidsum[video]) or features file (.npy / .h5)")
+    sm.add_argument("--checkpoint", required=True, help="summarizer.pt from `vidsum train --checkpoint-dir`")
+    sm.add_argument("--generator", default=None, help="generator.pt: also report the label-free reward")
+    sm.add_argument("--out", required=True, help="folder for summary.json, summary.png (and the clip)")
+    sm.add_argument("--clip", action="store_true", help="also write summary.mp4 (video input only)")
+    sm.add_argument("--video-key", default=None, help="video group of an eccv16 .h5 (e.g. video_3)")
+    sm.add_argument("--fps", type=float, default=None, help="frame rate behind a features file (2 steps/s assumed)")
+    sm.add_argument("--proportion", type=float, default=0.15, help="summary length as a fraction of the video")
+    sm.add_argument("--weights", default=None, help="GoogLeNet state dict (default: torchvision's cache)")
+    sm.add_argument("--kts-vmax", type=float, default=1.0, help="KTS penalty weight; lower gives more, shorter shots")
+    sm.add_argument("--max-change-points", type=int, default=None, help="cap on KTS change points")
+    sm.add_argument("--segment-len", type=int, default=None, help="override the checkpoint's segment length")
+    sm.set_defaults(func=_cmd_summarize)
+
+    pl = sub.add_parser("plot", help="PNG pictures of a results folder (leaderboard, Optuna, summaries)")
+    pl.add_argument("results_dir", nargs="?", default="results")
+    pl.add_argument("--out", default="figures", help="folder for the PNGs")
+    pl.set_defaults(func=_cmd_plot)
     return p
 
 
