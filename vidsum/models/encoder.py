@@ -4,14 +4,20 @@ Design choices (fixed, so checkpoints stay comparable):
 
 * input projection: ``Linear(d_in, d_model)`` when ``d_in != d_model``, identity otherwise
   (the paper size, 1024 -> 1024, has none);
-* positions: fixed sinusoidal absolute encoding (Vaswani et al.) of the position within the
-  segment row, added after the projection. It has no parameters, and its table is a
-  non-persistent buffer, so it is not in the state dict and ``max_len`` can change between
-  checkpoints. For dilated segments the row position is still in temporal order;
+* positions, two parameter-free parts: a fixed sinusoidal absolute encoding (Vaswani et al.) of
+  the position within the segment row, added after the projection (a non-persistent buffer, not
+  in the state dict, so ``max_len`` can change between checkpoints), and an ALiBi locality bias
+  (Press et al. 2022): head h adds ``-m_h * |i - j|`` to every attention logit, slopes
+  ``m_h = 2^(-8(h+1)/H)``. Why: a masked step carries no content, only its position, and the
+  best guess for it is its neighbours in the same shot. With absolute positions alone a small
+  model needs thousands of steps to learn to look next door (measured on the stand-in: masked
+  L1+cos 1.09 after 1000 steps vs 0.96 with ALiBi; video-mean predictor 1.16). For dilated
+  segments the row position is still in temporal order;
 * layers: ``nn.TransformerEncoderLayer`` (batch_first, GELU, post-norm ``norm_first=False`` as in
   the original Transformer/BERT, hence no final LayerNorm). Training runs the attention through
-  ``F.scaled_dot_product_attention``; eval under ``torch.no_grad()`` takes PyTorch's fused
-  encoder-layer fast path.
+  ``F.scaled_dot_product_attention`` with the additive float mask (ALiBi + padding + any
+  caller bias). PyTorch's fused inference fast path reads attention masks as boolean, so a
+  no-op forward pre-hook keeps every layer off it.
 
 With post-norm and no final norm an encoder of n layers has exactly
 ``n * (4*d^2 + 4*d + 2*d*d_ff + d_ff + d + 4*d)`` parameters: 37,788,672 at d=1024, d_ff=4096, n=3.
@@ -33,6 +39,17 @@ def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
     table[:, 0::2] = torch.sin(position * inv_freq)
     table[:, 1::2] = torch.cos(position * inv_freq[: d_model // 2])
     return table
+
+
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """(n_heads,) ALiBi slopes 2^(-8 (h+1) / n_heads)."""
+    return torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
+
+
+def _regular_path(module: nn.Module, args):
+    """No-op forward pre-hook: its presence keeps a layer off PyTorch's fused inference path,
+    which would read our additive float mask as a boolean one."""
+    return None
 
 
 def _positive_int(name: str, value) -> int:
@@ -70,8 +87,16 @@ class TransformerEncoder(nn.Module):
         # enable_nested_tensor=False: identical outputs in train and eval (the nested path zeroes
         # pad outputs in eval only); pads are a small fraction of our rows anyway.
         self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        for lyr in self.layers.layers:
+            lyr.register_forward_pre_hook(_regular_path)
+        self.n_heads = n_heads
+        pos = torch.arange(max_len, dtype=torch.float32)
+        distance = (pos[:, None] - pos[None, :]).abs()
+        self.register_buffer("alibi", -alibi_slopes(n_heads)[:, None, None] * distance, persistent=False)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+                attn_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """attn_bias: optional extra additive logits broadcastable to (B, n_heads, L, L)."""
         if x.dim() != 3 or x.shape[-1] != self.d_in:
             raise ValueError(f"x must be (B, L, {self.d_in}), got {tuple(x.shape)}")
         B, L, _ = x.shape
@@ -86,4 +111,9 @@ class TransformerEncoder(nn.Module):
                 raise ValueError("key_padding_mask has a row that is entirely padding")
         h = self.input_proj(x) + self.positions[:L]
         h = self.dropout(h)
-        return self.layers(h, src_key_padding_mask=key_padding_mask)
+        bias = self.alibi[:, :L, :L].unsqueeze(0).expand(B, self.n_heads, L, L)
+        if attn_bias is not None:
+            bias = bias + attn_bias
+        if key_padding_mask is not None:
+            bias = bias.masked_fill(key_padding_mask.view(B, 1, 1, L), float("-inf"))
+        return self.layers(h, mask=bias.reshape(B * self.n_heads, L, L).to(h.dtype))

@@ -60,12 +60,6 @@ def _check_keys(config: dict, keys: tuple[str, ...], what: str) -> dict:
     return dict(config)
 
 
-def _regular_path(module: nn.Module, args):
-    """Forward pre-hook that does nothing; its presence keeps a layer off PyTorch's fused inference
-    path, which reads any attention mask as boolean (an additive float bias would mask keys)."""
-    return None
-
-
 def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """x (B, L, D), valid (B, L) bool -> (B, D) mean over valid steps."""
     w = valid.to(x.dtype).unsqueeze(-1)
@@ -149,9 +143,6 @@ class SGVSGenerator(nn.Module):
         self.align = SemanticAlignment(d_feat, d_text, d_joint, similarity) if semantic else None
         self.attn_scale = nn.Parameter(torch.full((n_heads,), ATTN_SCALE_INIT)) if semantic else None
         self.encoder = TransformerEncoder(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len)
-        if semantic:
-            for layer in self.encoder.layers.layers:
-                layer.register_forward_pre_hook(_regular_path)
         self.score_head = nn.Linear(d_model, 1)
         self.mask_token = nn.Parameter(torch.randn(d_feat) * 0.02)
         self.reconstructor = TransformerEncoder(d_feat, d_model, n_heads, rec_layers, d_ff, dropout, max_len)
@@ -174,14 +165,7 @@ class SGVSGenerator(nn.Module):
             raise ValueError(f"sequence length {l} exceeds max_len={enc.max_len}")
         n_heads = self.attn_scale.shape[0]
         bias = self.attn_scale.view(1, n_heads, 1, 1) * sim.view(b, 1, 1, l)  # (B, H, 1, L): same for every query
-        if pad is not None:
-            if bool(pad.all(dim=1).any()):
-                raise ValueError("key_padding_mask has a row that is entirely padding")
-            bias = bias.masked_fill(pad.view(b, 1, 1, l), float("-inf"))
-        attn_mask = bias.expand(b, n_heads, l, l).reshape(b * n_heads, l, l)
-        # same steps as TransformerEncoder.forward, with the float mask carrying pads and bias
-        h = enc.dropout(enc.input_proj(x_norm) + enc.positions[:l])
-        return enc.layers(h, mask=attn_mask.to(h.dtype))
+        return enc(x_norm, pad, attn_bias=bias)
 
     def score(self, x: torch.Tensor, text: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None):
         """x (B, L, d_feat) raw features, text (B, d_text) or None -> (probs (B, L), sim, frames, text_joint)."""
