@@ -40,3 +40,20 @@ def test_train_rejects_bad_config(tmp_path, capsys):
 def test_unknown_split_index(tmp_path, capsys):
     assert main(["train", "trsum", "--dataset", "summe", "--split", "9", "--data-dir", str(tmp_path)]) == 2
     assert "valid 0..4" in capsys.readouterr().err
+
+
+def test_readme_pandas_snippet_runs_on_fresh_results(tmp_path, monkeypatch, capsys):
+    """The README's leaderboard snippet, verbatim, on a results/ folder written by `vidsum train`."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"```python\n(import pandas as pd\n.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--set", "d_model=32", "--set", "n_heads=4", "--set", "n_layers=1", "--set", "d_ff=64",
+            "--set", "gen_epochs=1", "--set", "rl_epochs=1"]
+    assert main(["train", "trsum", "--dataset", "summe", "--data-dir", "data", *tiny]) == 0
+    capsys.readouterr()
+    exec(snippet, {})
+    out = capsys.readouterr().out
+    assert "trsum" in out and "summe" in out and "kendall_tau" in out
