@@ -124,10 +124,15 @@ class TRSumConfig:
 # the learning rates are not given there and are ours (documented in README).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    # Small enough for a SumMe fold in a couple of minutes on 2 CPU cores.
+    # Small enough for a SumMe fold in a few minutes on 2 CPU cores. Measured on the SumMe
+    # stand-in (split 0): the generator only starts to use its neighbours after ~1000 steps, and
+    # at this budget frame-level random masking gets there sooner than dynamic windows (masked
+    # L1+cos 0.95 after 150 epochs vs 1.13 with dynamic windows after 60; a video-mean predictor
+    # scores 1.16, a same-shot-mean oracle 0.50), so `quick` masks random frames; `paper` keeps
+    # the method's dynamic windows. The masking ablation compares them.
     "quick": dict(
         d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.0, segment_len=64, batch_segments=16,
-        gen_epochs=60, gen_lr=1e-3, rl_epochs=20, rl_lr=1e-4, beta=0.01,
+        gen_epochs=150, gen_lr=2e-3, mask_mode="random", rl_epochs=40, rl_lr=1e-3, beta=0.01,
     ),
 }
 
