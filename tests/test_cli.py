@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from vidsum.cli import main
 
@@ -57,3 +58,14 @@ def test_readme_pandas_snippet_runs_on_fresh_results(tmp_path, monkeypatch, caps
     exec(snippet, {})
     out = capsys.readouterr().out
     assert "trsum" in out and "summe" in out and "kendall_tau" in out
+
+
+@pytest.mark.parametrize("method", ["sgvs", "drdsn"])
+def test_train_other_methods_land_in_the_same_tables(tmp_path, method, capsys):
+    args = ["train", method, "--dataset", "summe", "--split", "2", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "results"), "--set", "epochs=1"]
+    assert main(args) == 0
+    folds = pd.read_parquet(tmp_path / "results" / "folds.parquet")
+    assert set(folds["method"]) == {method} and set(folds["selection"]) >= {"label_free", "none"}
+    assert main(["report", str(tmp_path / "results")]) == 0
+    assert method in capsys.readouterr().out

@@ -52,6 +52,22 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method(name: str):
+    """(preset(name, **overrides), run_<method>_fold) of a training method."""
+    if name == "trsum":
+        from vidsum.training.fold import run_trsum_fold
+        from vidsum.training.trsum import preset
+
+        return preset, run_trsum_fold
+    if name == "sgvs":
+        from vidsum.training.sgvs import preset, run_sgvs_fold
+
+        return preset, run_sgvs_fold
+    from vidsum.training.drdsn import preset, run_drdsn_fold
+
+    return preset, run_drdsn_fold
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     import datetime as dt
     import json
@@ -59,8 +75,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
     from vidsum.results import leaderboard
-    from vidsum.training import trsum
-    from vidsum.training.fold import run_trsum_fold
+
+    preset, run_fold = _method(args.method)
 
     overrides = {}
     for item in args.set or []:
@@ -71,18 +87,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value  # a bare string such as mask_mode=fixed
-    cfg = trsum.preset(args.preset, seed=args.seed, **overrides)
+    cfg = preset(args.preset, seed=args.seed, **overrides)
     ds = load_dataset(args.dataset, args.data_dir)
     split = get_split(args.dataset, args.split_set, args.split)
     started = dt.datetime.now(dt.timezone.utc)
-    res = run_trsum_fold(cfg, ds, split, fold=args.split, split_set=args.split_set, checkpoint_dir=args.checkpoint_dir)
+    res = run_fold(cfg, ds, split, fold=args.split, split_set=args.split_set, checkpoint_dir=args.checkpoint_dir)
     run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
     folds = [{**{k: v for k, v in r.items() if k != "selected_epoch"}, "run_id": run_id, "commit": commit,
               "started_at": started} for r in res.fold_rows]
     videos = [{**r, "run_id": run_id} for r in res.video_rows]
     leaderboard.append_rows(args.results, "videos", videos)
     leaderboard.append_rows(args.results, "folds", folds)
-    print(f"\nTR-SUM {args.dataset} {args.split_set} split {args.split} (features={ds.features_kind}, "
+    print(f"\n{args.method} {args.dataset} {args.split_set} split {args.split} (features={ds.features_kind}, "
           f"preset={args.preset}, seed={args.seed}); {len(split.test_keys)} test videos")
     print(f"{'selection':<12}{'epoch':>6}{'F1':>8}{'tau':>8}{'rho':>8}")
     for r in res.fold_rows:
@@ -151,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl.set_defaults(func=_cmd_baselines)
 
     t = sub.add_parser("train", help="train a method on one split and score its test videos")
-    t.add_argument("method", choices=["trsum"])
+    t.add_argument("method", choices=["trsum", "sgvs", "drdsn"])
     t.add_argument("--dataset", required=True, choices=["summe", "tvsum"])
     t.add_argument("--split", type=int, default=0, help="split index")
     t.add_argument("--split-set", default="standard", choices=["standard", "vasnet", "dsnet", "kfold"])
