@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
 from vidsum.data.datasets import Dataset
+from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split, check_keys, validation_holdout
 from vidsum.evaluation.metrics import CORR_CONVENTION, evaluate
 from vidsum.training import trsum
@@ -44,6 +46,25 @@ def fold_videos(dataset: Dataset, split: Split, val_fraction: float, seed: int):
     return pick(train_keys), pick(val_keys), pick(split.test_keys)
 
 
+# (cfg, train, val, test, dataset name) -> (generator, generator history, summarizer, RL history, best)
+# where best is train_summarizer's per-rule {'epoch', 'value', 'state'}. The default trains both
+# stages in this process; vidsum.distributed passes one that runs them under Ray Train.
+TrainStages = Callable[[trsum.TRSumConfig, list[Video], list[Video], list[Video], str],
+                       tuple[Any, list[dict], Any, list[dict], dict[str, dict]]]
+
+
+def train_stages_in_process(rt: trsum.Runtime) -> TrainStages:
+    """Both TR-SUM stages in this process on ``rt`` (what :func:`run_trsum_fold` does by default)."""
+
+    def train(cfg, train_videos, val_videos, test_videos, dataset_name):
+        gen, gen_hist = trsum.pretrain_generator(cfg, train_videos, rt)
+        summ, rl_hist, best = trsum.train_summarizer(cfg, train_videos, gen, rt, val_videos=val_videos,
+                                                     test_videos=test_videos, dataset=dataset_name)
+        return gen, gen_hist, summ, rl_hist, best
+
+    return train
+
+
 def run_trsum_fold(
     cfg: trsum.TRSumConfig,
     dataset: Dataset,
@@ -54,17 +75,19 @@ def run_trsum_fold(
     rt: trsum.Runtime | None = None,
     checkpoint_dir: str | Path | None = None,
     rules: tuple[str, ...] = ("label_free", "validation", "oracle", "none"),
+    train_stages: TrainStages | None = None,
 ) -> FoldResult:
     """Train TR-SUM on one fold and score the test videos under each selection rule.
 
     ``none`` is the last epoch. When ``checkpoint_dir`` is given, the generator and the
     label-free-selected summarizer are saved there as self-describing checkpoints.
+    ``train_stages`` replaces the in-process training of both stages (``rt`` is then unused).
     """
     t0 = time.perf_counter()
     rt = rt or trsum.Runtime()
     train, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
-    gen, gen_hist = trsum.pretrain_generator(cfg, train, rt)
-    summ, rl_hist, best = trsum.train_summarizer(cfg, train, gen, rt, val_videos=val, test_videos=test, dataset=dataset.name)
+    train_stages = train_stages or train_stages_in_process(rt)
+    gen, gen_hist, summ, rl_hist, best = train_stages(cfg, train, val, test, dataset.name)
     last_state = {k: v.clone() for k, v in summ.state_dict().items()}
     states = {"none": {"epoch": cfg.rl_epochs - 1, "state": last_state}, **best}
     fold_rows, video_rows, selected = [], [], {}

@@ -1,0 +1,341 @@
+"""Per-fold Tune + Optuna search (vidsum.distributed.search) and the tune.py CLI.
+
+Uses the Ray session and tiny stand-in of test_distributed.py (6 short SumMe videos, 16-dim
+features) with a 1-layer d_model-32 TR-SUM, so a trial takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from test_distributed import FEATURE_DIM, TINY_KEYS, start_ray_once, tiny_data_dir  # noqa: E402
+from vidsum.data.splits import load_splits, validation_holdout  # noqa: E402
+from vidsum.results import leaderboard  # noqa: E402
+from vidsum.training import trsum  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TUNE_TINY = dict(d_model=32, n_heads=4, n_layers=1, d_ff=64, segment_len=16, batch_segments=8,
+                 gen_epochs=2, rl_epochs=3, gen_lr=1e-3, rl_lr=1e-3)
+SPACE_TINY = """
+objective: validation
+params:
+  mask_ratio: {type: float, low: 0.1, high: 0.5}
+  segment_len: {type: categorical, choices: [16, 32]}
+  delta: {type: float, low: 0.3, high: 0.7}
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_root():
+    return start_ray_once()
+
+
+@pytest.fixture(scope="module")
+def data_dir(ray_root):
+    return tiny_data_dir(ray_root)
+
+
+@pytest.fixture
+def space_file(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SPACE_TINY)
+    return path
+
+
+def _options(space_file, data_dir, results, **kw):
+    from vidsum.distributed.search import SearchOptions, TuneBudget
+
+    base = dict(dataset="summe", splits="kfold", folds=[0], trials=2, data_dir=str(data_dir), results=str(results),
+                space=str(space_file), feature_dim=FEATURE_DIM, config_overrides=TUNE_TINY,
+                budget=TuneBudget(trials=2, max_concurrent=2, gen_frac=0.5, rl_frac=1.0, grace_period=1,
+                                  reduction_factor=2))
+    return SearchOptions(**{**base, **kw})
+
+
+def _write(tmp_path, text, name="space.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------- spaces and budgets
+
+
+@pytest.mark.parametrize("name", ["trsum", "masking_ablation", "segment_length"])
+def test_shipped_spaces_load_and_contain_the_paper_values(name):
+    from vidsum.distributed.search import load_space
+
+    space = load_space(REPO / "tune_spaces" / f"{name}.yaml")
+    paper = trsum.preset("paper")
+    assert space.name == name and space.objective == "validation"
+    for p in space.params.values():
+        assert p.contains(getattr(paper, p.name)), f"{p.name}: the paper value is outside the space"
+    if name == "trsum":
+        assert set(space.params) == {"mask_ratio", "window_ratio", "segment_len", "delta"}
+    if name == "segment_length":
+        assert space.params["segment_len"].distribution().step == 32
+        assert (space.params["segment_len"].low, space.params["segment_len"].high) == (64, 256)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- a\n- b\n", "expected a map"),
+    ("params: {}\n", "non-empty map"),
+    ("params: {lr: {type: float, low: 0, high: 1}}\n", "not a TRSumConfig field"),
+    ("params: {gen_epochs: {type: int, low: 1, high: 5}}\n", "cannot be searched"),
+    ("params: {delta: {type: normal, low: 0.1, high: 0.2}}\n", "type must be one of"),
+    ("params: {delta: {type: float, low: 0.5, high: 0.2}}\n", "must be < high"),
+    ("params: {delta: {type: float, low: 0.1}}\n", "high must be a number"),
+    ("params: {delta: {type: float, low: 0.1, high: 0.9, step: 0.25}}\n", "not a multiple of step"),
+    ("params: {delta: {type: float, low: 0.1, high: 0.9, log: true, step: 0.1}}\n", "cannot be combined"),
+    ("params: {window_ratio: {type: float, low: 0.2, high: 1.0}}\n", "invalid config"),
+    ("params: {mask_mode: {type: categorical, choices: [dynamic]}}\n", "at least 2 values"),
+    ("params: {mask_mode: {type: categorical, choices: [dynamic, dynamic]}}\n", "repeated choices"),
+    ("params: {delta: {type: float, low: 0.1, high: 0.9, bins: 3}}\n", "unknown key"),
+    ("objective: test_f1\nparams: {delta: {type: float, low: 0.1, high: 0.9}}\n", "objective must be one of"),
+    ("extra: 1\nparams: {delta: {type: float, low: 0.1, high: 0.9}}\n", "unknown top-level"),
+    ("fixed: {delta: 0.4}\nparams: {delta: {type: float, low: 0.1, high: 0.9}}\n", "both searched and fixed"),
+    ("params: {delta: [0.1, 0.9]}\n", "expected a map with 'type'"),
+    ("params: {delta: {type: float, low: 0.1, high: 0.9}\n", "not valid YAML"),
+])
+def test_bad_spaces_are_refused_with_one_clear_error(tmp_path, text, message):
+    from vidsum.distributed.search import load_space
+
+    with pytest.raises(ValueError, match=message):
+        load_space(_write(tmp_path, text))
+
+
+def test_missing_space_file(tmp_path):
+    from vidsum.distributed.search import load_space
+
+    with pytest.raises(FileNotFoundError, match="search space file not found"):
+        load_space(tmp_path / "nope.yaml")
+
+
+def test_space_for_another_config_class(tmp_path):
+    from dataclasses import dataclass
+
+    from vidsum.distributed.search import load_space
+
+    @dataclass
+    class Other:
+        lr: float = 1e-3
+
+        def __post_init__(self):
+            if self.lr <= 0:
+                raise ValueError("lr must be > 0")
+
+        @classmethod
+        def from_dict(cls, d):
+            return cls(**d)
+
+    path = _write(tmp_path, "params: {lr: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}}\n")
+    assert load_space(path, Other).params["lr"].log
+    with pytest.raises(ValueError, match="not a TRSumConfig field"):
+        load_space(path)
+    with pytest.raises(ValueError, match="invalid config"):
+        load_space(_write(tmp_path, "params: {lr: {type: float, low: -1, high: 1}}\n", "neg.yaml"), Other)
+
+
+def test_param_contains_and_distributions(tmp_path):
+    from vidsum.distributed.search import load_space
+
+    space = load_space(_write(tmp_path, "params: {segment_len: {type: int, low: 64, high: 256, step: 64},"
+                                        " mask_ratio: {type: float, low: 0.01, high: 0.5, log: true}}\n"))
+    seg, mr = space.params["segment_len"], space.params["mask_ratio"]
+    assert seg.contains(128) and not seg.contains(96) and not seg.contains(320)
+    assert mr.distribution().log and mr.contains(0.25) and not mr.contains(0.6)
+
+
+def test_trial_budget_reads_the_preset_at_run_time(monkeypatch, tmp_path):
+    from vidsum.distributed.search import TUNE_DEFAULTS, load_space, trial_config
+
+    budget = TUNE_DEFAULTS["quick"]
+    monkeypatch.setitem(trsum.PRESETS, "quick", {**trsum.PRESETS["quick"], "gen_epochs": 8, "rl_epochs": 9})
+    cfg = trsum.preset("quick")
+    expected = (math.ceil(budget.gen_frac * 8), math.ceil(budget.rl_frac * 9))
+    assert budget.trial_epochs(cfg) == expected and expected[0] < 8 and expected[1] < 9
+    space = load_space(_write(tmp_path, "fixed: {mask_mode: random}\nparams: {delta: {type: float, low: 0.1, high: 0.9}}\n"))
+    trial = trial_config(cfg.to_dict(), space, {"delta": 0.3}, budget.trial_epochs(cfg))
+    assert (trial.delta, trial.mask_mode, (trial.gen_epochs, trial.rl_epochs)) == (0.3, "random", expected)
+    final = trial_config(cfg.to_dict(), space, {"delta": 0.3})
+    assert (final.gen_epochs, final.rl_epochs, final.d_model) == (8, 9, cfg.d_model)
+
+
+def test_check_options_errors(space_file, tmp_path):
+    from vidsum.distributed.search import check_options
+
+    ok = _options(space_file, tmp_path, tmp_path)
+    assert check_options(ok).name == "tiny"
+    for kw, message in [({"preset": "huge"}, "unknown preset"), ({"splits": "random"}, "unknown split set"),
+                        ({"trials": 0}, "--trials"), ({"workers_per_trial": -1}, "--workers-per-trial"),
+                        ({"gpus_per_trial": -1}, "--gpus-per-trial"), ({"folds": []}, "folds"),
+                        ({"config_overrides": {"d_model": 30}}, "not divisible")]:
+        with pytest.raises(ValueError, match=message):
+            check_options(_options(space_file, tmp_path, tmp_path, **kw))
+
+
+# ------------------------------------------------------------------------------ with Ray
+
+
+def test_two_trial_search_over_one_fold_writes_valid_parquet(ray_root, data_dir, space_file, tmp_path):
+    from vidsum.distributed.search import run_search
+
+    results = tmp_path / "results"
+    summary = run_search(_options(space_file, data_dir, results))
+    run_id = summary["run_id"]
+    trials = leaderboard.read_table(results, "trials")
+    assert len(trials) == 2 and set(trials["run_id"]) == {run_id} and set(trials["fold"]) == {0}
+    assert set(trials["status"]) <= {"TERMINATED", "EARLY_STOPPED"} and trials["objective"].between(0, 1).all()
+    assert {"param_mask_ratio", "param_segment_len", "param_delta"} <= set(trials.columns)
+    assert set(trials["features"]) == {"generated"}
+    # the preset's values are the first trial
+    first = json.loads(trials.sort_values("trial_id")["params"].iloc[0])
+    assert any(json.loads(p) == {"mask_ratio": 0.25, "segment_len": 16, "delta": 0.5} for p in trials["params"]), first
+    folds = pd.read_parquet(results / "folds.parquet")  # plain pandas reads it
+    assert set(zip(folds["method"], folds["selection"])) == {
+        ("trsum", "label_free"), ("trsum", "validation"), ("trsum", "oracle"), ("trsum", "none"),
+        ("human", "none"), ("random", "none")}
+    assert folds["f1"].between(0, 1).all() and folds["kendall_tau"].notna().all()
+    assert set(folds["features"]) == {"generated"} and folds["commit"].notna().all()
+    test_keys = load_splits("summe", "kfold", keys=TINY_KEYS)[0].test_keys
+    videos = pd.read_parquet(results / "videos.parquet")
+    assert set(videos["video"]) == set(test_keys)
+    assert len(videos) == len(test_keys) * 6
+    config = json.loads(folds[folds["method"] == "trsum"]["config"].iloc[0])
+    assert config["gen_epochs"] == TUNE_TINY["gen_epochs"]  # the final fit uses the preset's full epochs
+    assert "Tune trials" in leaderboard.report(results)
+    assert (results / "optuna" / f"{run_id}.journal").exists()
+    assert list((results / "checkpoints" / run_id / "fold0").glob("*.pt"))
+    # --resume of a finished run: the fold is skipped, nothing is trained or appended
+    again = run_search(_options(space_file, data_dir, results, resume=True))
+    assert again["run_id"] == run_id and again["skipped"] == [0] and not again["folds"]
+    assert len(leaderboard.read_table(results, "trials")) == 2
+
+
+def test_resume_with_nothing_to_resume(ray_root, data_dir, space_file, tmp_path):
+    from vidsum.distributed.search import run_search
+
+    with pytest.raises(FileNotFoundError, match="no earlier"):
+        run_search(_options(space_file, data_dir, tmp_path / "empty", resume=True))
+
+
+def test_fold_out_of_range(ray_root, data_dir, space_file, tmp_path):
+    from vidsum.distributed.search import run_search
+
+    with pytest.raises(ValueError, match="out of range"):
+        run_search(_options(space_file, data_dir, tmp_path / "r", folds=[7]))
+
+
+def test_tuning_never_receives_test_keys(ray_root, data_dir, space_file, tmp_path, monkeypatch):
+    """1) the driver hands tune_fold only the fold's train/validation keys; 2) trials read their
+    videos from a file that HOLDS NO TEST VIDEO, so any access to a test key would fail the trial
+    (KeyError) and with it the search."""
+    from vidsum.data.eccv16 import read_file, write_file
+    from vidsum.data.download import real_h5_path
+    from vidsum.distributed import search
+    from vidsum.distributed.train import DataSpec, load_videos
+
+    split = load_splits("summe", "kfold", keys=TINY_KEYS)[1]
+    base = trsum.preset("quick", **TUNE_TINY).to_dict()
+    train_keys, val_keys = validation_holdout(list(split.train_keys), base["val_fraction"], base["seed"])
+
+    seen = []
+    real_tune_fold = search.tune_fold
+    monkeypatch.setattr(search, "tune_fold", lambda **kw: seen.append(kw) or real_tune_fold(**kw))
+    search.run_search(_options(space_file, data_dir, tmp_path / "spy", folds=[1], trials=1))
+    assert len(seen) == 1
+    passed = json.dumps(seen[0], default=repr)  # every argument, objects by their repr
+    leaked = [k for k in split.test_keys if f'"{k}"' in passed or f"'{k}'" in passed]
+    assert not leaked, f"test keys {leaked} reached the tuning code"
+    assert (tuple(seen[0]["train_keys"]), tuple(seen[0]["val_keys"])) == (train_keys, val_keys)
+
+    # A data folder whose (real-path) file holds the tuning keys only.
+    train_only = tmp_path / "train_only"
+    source = load_videos(DataSpec("summe", str(data_dir), FEATURE_DIM), train_keys + val_keys)
+    write_file(real_h5_path("summe", train_only), source, {"features": "generated"})
+    assert set(read_file(real_h5_path("summe", train_only))) == set(train_keys + val_keys)
+    spec = DataSpec("summe", str(train_only), FEATURE_DIM)
+    with pytest.raises(KeyError):
+        load_videos(spec, list(split.test_keys))  # what a leaking trial would hit
+    space = search.load_space(space_file)
+    found = search.tune_fold(
+        fold=1, data=spec, train_keys=train_keys, val_keys=val_keys, base=base, space=space,
+        budget=search.TuneBudget(1, 1, 0.5, 0.34, 1, 2), n_trials=1, run_id="leak-check",
+        results_dir=tmp_path / "leak", base_row={"run_id": "leak-check", "method": "trsum", "dataset": "summe",
+                                                 "features": "generated", "split_set": "kfold"})
+    assert found.n_finished == 1 and 0 <= found.best_objective <= 1
+
+
+def _tune_cli(data_dir, results, space_file, *extra):
+    sets = [f"--set={k}={v}" for k, v in TUNE_TINY.items()]
+    return [sys.executable, str(REPO / "tune.py"), "--dataset", "summe", "--splits", "kfold", "--folds", "0",
+            "--data-dir", str(data_dir), "--results", str(results), "--space", str(space_file), *sets, *extra]
+
+
+def test_resume_after_a_killed_run_keeps_finished_trials(ray_root, space_file, tmp_path):
+    """tune.py is SIGKILLed (with its Ray) once a trial has finished; --resume keeps that trial,
+    runs only the missing ones and finishes the fold."""
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    import optuna
+
+    data = tmp_path / "data"  # this copy lives at the real-file path, so tune.py needs no stand-in options
+    from vidsum.data.download import real_h5_path
+    from vidsum.data.standin import build_standin
+
+    build_standin("summe", real_h5_path("summe", data), feature_dim=FEATURE_DIM, keys=TINY_KEYS)
+    results = tmp_path / "results"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_TMPDIR": str(ray_root)}
+    args = _tune_cli(data, results, space_file, "--trials", "3", "--max-concurrent", "1")
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 90
+    try:
+        while time.time() < deadline and not (results / "trials.parquet").exists():
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        proc.wait()
+    first = leaderboard.read_table(results, "trials")
+    assert len(first) == 1, "the kill came too late or too early"
+    run_id = first["run_id"].iloc[0]
+
+    done = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=150)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 finished trial(s) kept" in done.stdout
+    trials = leaderboard.read_table(results, "trials")
+    assert len(trials) == 3 and set(trials["run_id"]) == {run_id}
+    assert first["trial_id"].iloc[0] in set(trials["trial_id"])
+    study = optuna.load_study(study_name="fold0", storage=JournalStorage(JournalFileBackend(
+        str(results / "optuna" / f"{run_id}.journal"))))
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 3 and "RUNNING" not in states  # the interrupted one was closed
+    folds = leaderboard.read_table(results, "folds")
+    assert set(folds["run_id"]) == {run_id} and set(folds["fold"]) == {0} and len(folds) == 6
+
+    # Killed after the search but before the final fit's rows: --resume only refits and scores.
+    (results / "folds.parquet").unlink()
+    refit = subprocess.run(args + ["--resume"], env=env, capture_output=True, text=True, timeout=120)
+    assert refit.returncode == 0, refit.stdout[-3000:] + refit.stderr[-3000:]
+    assert "3 finished trial(s) kept, 0 interrupted, 0 to run" in refit.stdout and "started:" not in refit.stdout
+    assert len(leaderboard.read_table(results, "folds")) == 6 and len(leaderboard.read_table(results, "trials")) == 3
+
+
+def test_cli_errors_exit_2_before_starting_ray(tmp_path):
+    out = subprocess.run([sys.executable, str(REPO / "tune.py"), "--dataset", "summe", "--set", "lr=1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "unknown TR-SUM config key" in out.stderr
+    out = subprocess.run([sys.executable, str(REPO / "tune.py"), "--dataset", "summe", "--folds", "0,0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "distinct" in out.stderr

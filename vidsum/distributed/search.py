@@ -1,0 +1,725 @@
+"""Per-fold hyperparameter search: Ray Tune + OptunaSearch (TPE) + ASHA, then one final fit.
+
+For each fold of a split set:
+
+  1. the fold's training keys are split by ``validation_holdout`` (the same rule, fraction and
+     seed that ``fold.run_trsum_fold`` uses) into tune-train and validation videos. ONLY these two
+     key lists enter the trials: a trial reads those videos from the data file and nothing else,
+     so it cannot see a test video;
+  2. each trial trains TR-SUM with the preset plus the trial's parameters, on a reduced epoch
+     budget (:class:`TuneBudget`), and reports after every RL epoch
+     ``objective`` = the best validation value so far (rule from the space file: mean F of the
+     validation videos, or the label-free reconstruction reward); ASHA stops weak trials early;
+  3. the best trial's parameters are trained once, fresh, with the preset's full epochs, by
+     ``fold.run_trsum_fold`` (same holdout, so label-free / validation selection work) and the
+     test videos are scored under every selection rule. Human and random rows for the same test
+     videos are written next to it.
+
+Rows go to ``<results>/{trials,folds,videos}.parquet`` (``vidsum.results.leaderboard``); each
+trial's row is appended when the trial ends. The Optuna study of fold k is stored on disk
+(``<results>/optuna/<run_id>.journal``, study ``fold<k>``); ``--resume`` reuses the run id,
+skips folds already in folds.parquet and runs only the trials a fold still lacks (finished
+trials stay in the study and keep informing TPE; interrupted ones are re-run).
+
+Final fits run as Ray tasks, so fold k's final fit overlaps fold k+1's search (on 2 cores, one
+core trains the final model while the other runs trials).
+
+Ray 2.60 API relied on: ray.tune.Tuner(trainable, tune_config=ray.tune.TuneConfig(search_alg,
+scheduler, num_samples, max_concurrent_trials), run_config=ray.tune.RunConfig(name,
+storage_path, callbacks, verbose)) -- ray.tune.RunConfig, NOT ray.train.RunConfig;
+ray.tune.with_parameters / with_resources; ray.tune.report(metrics) in a function trainable;
+ray.tune.search.optuna.OptunaSearch(space=<optuna distributions>, metric, mode,
+points_to_evaluate, sampler, study_name, storage=<optuna BaseStorage>) -- it creates the study
+with load_if_exists=True; ray.tune.schedulers.ASHAScheduler(time_attr, metric, mode, max_t,
+grace_period, reduction_factor); ray.tune.Callback hooks on_trial_start / on_trial_result /
+on_trial_complete / on_trial_error. Tune over Train (``workers_per_trial >= 1``): trainer.fit()
+inside the trial with ray.tune.integration.ray_train.TuneReportCallback; the trial itself holds
+0.01 CPU (0 is rejected) and the Train workers 0.9 CPU each.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+import ray.tune
+import torch
+import yaml
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from vidsum.data.datasets import Dataset
+from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
+from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
+                                      train_stages_on_ray)
+from vidsum.evaluation.baselines import baseline_rows
+from vidsum.evaluation.metrics import CORR_CONVENTION
+from vidsum.results import leaderboard
+from vidsum.training import fold as fold_mod
+from vidsum.training import trsum
+
+OBJECTIVES = ("validation", "label_free")
+PARAM_TYPES = ("float", "int", "categorical")
+# Parameters a space may not search: they define the budget or the data split, not the model.
+RESERVED = ("gen_epochs", "rl_epochs", "seed", "val_fraction", "summary_proportion")
+METHOD = "trsum"
+# CPU held by a Tune trial that only drives Train workers (0 is rejected by Tune).
+DRIVER_CPU = 0.01
+
+
+# ------------------------------------------------------------------------------ search space
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched parameter: float / int in [low, high] (optional step, log) or categorical choices."""
+
+    name: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def distribution(self) -> BaseDistribution:
+        if self.type == "float":
+            return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+        if self.type == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        return CategoricalDistribution(list(self.choices))
+
+    def contains(self, value: Any) -> bool:
+        if self.type == "categorical":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float) or not self.low <= value <= self.high:
+            return False
+        return self.step is None or math.isclose(((value - self.low) / self.step) % 1, 0, abs_tol=1e-9)
+
+    def corners(self) -> list[Any]:
+        """Extreme values (checked against TRSumConfig when the space is loaded)."""
+        if self.type == "categorical":
+            return list(self.choices)
+        cast = int if self.type == "int" else float
+        return [cast(self.low), cast(self.high)]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A ``tune_spaces/*.yaml`` file: searched params, fixed overrides of the preset, the objective."""
+
+    name: str
+    params: dict[str, ParamSpec]
+    objective: str = "validation"
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {n: p.distribution() for n, p in self.params.items()}
+
+
+def _parse_param(source: str, name: str, spec: Any) -> ParamSpec:
+    where = f"{source}: param {name!r}"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: expected a map with 'type', got {type(spec).__name__}")
+    kind = spec.get("type")
+    if kind not in PARAM_TYPES:
+        raise ValueError(f"{where}: type must be one of {', '.join(PARAM_TYPES)}, got {kind!r}")
+    allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "step", "log"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown} for a {kind} parameter (allowed: {sorted(allowed)})")
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or len(choices) < 2:
+            raise ValueError(f"{where}: choices must be a list of at least 2 values, got {choices!r}")
+        if len({json.dumps(c) for c in choices}) != len(choices):
+            raise ValueError(f"{where}: repeated choices {choices}")
+        return ParamSpec(name, kind, choices=tuple(choices))
+    for key in ("low", "high"):
+        v = spec.get(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or (kind == "int" and not float(v).is_integer()):
+            raise ValueError(f"{where}: {key} must be a{'n integer' if kind == 'int' else ' number'}, got {v!r}")
+    low, high, step, log = spec["low"], spec["high"], spec.get("step"), spec.get("log", False)
+    if not low < high:
+        raise ValueError(f"{where}: low ({low}) must be < high ({high})")
+    if not isinstance(log, bool):
+        raise ValueError(f"{where}: log must be true or false, got {log!r}")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
+            raise ValueError(f"{where}: step must be a positive number, got {step!r}")
+        if log:
+            raise ValueError(f"{where}: step and log cannot be combined")
+        if not math.isclose(((high - low) / step) % 1, 0, abs_tol=1e-9) and not math.isclose(((high - low) / step) % 1, 1, abs_tol=1e-9):
+            raise ValueError(f"{where}: high - low ({high - low}) is not a multiple of step {step}")
+    if log and low <= 0:
+        raise ValueError(f"{where}: log scale needs low > 0, got {low}")
+    return ParamSpec(name, kind, low, high, step, log)
+
+
+def load_space(path: str | os.PathLike, config_cls: type = trsum.TRSumConfig) -> SearchSpace:
+    """Read and check a search-space YAML (format: see tune_spaces/trsum.yaml).
+
+    Every parameter must be a field of ``config_cls`` (a dataclass with ``from_dict``; TR-SUM's
+    by default) and not a reserved one, and every extreme value of every parameter must give a
+    valid config on top of the defaults and ``fixed``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"search space file not found: {path}")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a map with 'params', got {type(doc).__name__}")
+    unknown = sorted(set(doc) - {"params", "objective", "fixed", "description"})
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {unknown} (allowed: description, objective, fixed, params)")
+    objective = doc.get("objective", "validation")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"{path}: objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    raw = doc.get("params")
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path}: 'params' must be a non-empty map of parameter name -> spec")
+    fixed = doc.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise ValueError(f"{path}: 'fixed' must be a map of TRSumConfig fields, got {type(fixed).__name__}")
+    known = set(config_cls.__dataclass_fields__)
+    for name in [*raw, *fixed]:
+        if name not in known:
+            raise ValueError(f"{path}: {name!r} is not a {config_cls.__name__} field")
+        if name in RESERVED:
+            raise ValueError(f"{path}: {name!r} cannot be searched or fixed here (the tuning budget/split owns it)")
+    both = sorted(set(raw) & set(fixed))
+    if both:
+        raise ValueError(f"{path}: {both} both searched and fixed")
+    params = {name: _parse_param(str(path), name, spec) for name, spec in raw.items()}
+    for p in params.values():
+        for value in p.corners():
+            try:
+                config_cls.from_dict({**fixed, p.name: value})
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{path}: param {p.name!r} value {value!r} gives an invalid config: {e}") from None
+    return SearchSpace(path.stem, params, objective, dict(fixed))
+
+
+# ------------------------------------------------------------------------------------ budget
+
+
+@dataclass(frozen=True)
+class TuneBudget:
+    """How much search a preset gets per fold.
+
+    trials:          trials per fold (``--trials`` overrides)
+    max_concurrent:  trials at once (0: as many as the cluster's resources allow)
+    gen_frac/rl_frac: a trial trains ceil(frac x the preset's epochs) of each stage
+    grace_period, reduction_factor: ASHA, in RL epochs
+    """
+
+    trials: int
+    max_concurrent: int
+    gen_frac: float
+    rl_frac: float
+    grace_period: int
+    reduction_factor: float
+
+    def trial_epochs(self, cfg: trsum.TRSumConfig) -> tuple[int, int]:
+        """(generator epochs, RL epochs) of one trial: fractions of the preset, read at run time."""
+        return max(1, math.ceil(self.gen_frac * cfg.gen_epochs)), max(1, math.ceil(self.rl_frac * cfg.rl_epochs))
+
+
+# quick: sized for `python tune.py --dataset summe --preset quick` (5 folds) in <= 15 min on 2
+# CPU cores (measured, see README); paper: for a GPU cluster.
+TUNE_DEFAULTS: dict[str, TuneBudget] = {
+    "quick": TuneBudget(trials=3, max_concurrent=2, gen_frac=0.2, rl_frac=0.25, grace_period=2, reduction_factor=2),
+    "paper": TuneBudget(trials=24, max_concurrent=0, gen_frac=0.2, rl_frac=0.5, grace_period=10, reduction_factor=3),
+}
+
+
+def trial_config(base: dict[str, Any], space: SearchSpace, params: dict[str, Any],
+                 epochs: tuple[int, int] | None = None) -> trsum.TRSumConfig:
+    """The TR-SUM config of a trial (``epochs`` given) or of the final fit (preset epochs)."""
+    d = {**base, **space.fixed, **params}
+    if epochs is not None:
+        d["gen_epochs"], d["rl_epochs"] = epochs
+    return trsum.TRSumConfig.from_dict(d)
+
+
+# -------------------------------------------------------------------------------- the trial
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Everything a trial gets besides its parameters. No test keys: by construction."""
+
+    data: dict[str, Any]  # DataSpec
+    train_keys: tuple[str, ...]
+    val_keys: tuple[str, ...]
+    base: dict[str, Any]  # preset config (full epochs) as a dict
+    space: SearchSpace
+    epochs: tuple[int, int]
+    workers: int = 0
+    gpus: float = 0.0
+
+
+def _tune_reporter(rule: str):
+    """Runtime.report for an in-process trial: one Tune result per RL epoch."""
+    history: list[dict[str, Any]] = []
+
+    def report(row: dict[str, Any], state: dict[str, Any] | None) -> None:
+        metrics = running_objective(row, rule, history)
+        history.append(metrics)
+        ray.tune.report({k: v for k, v in metrics.items() if k != "stage"})
+
+    return report
+
+
+def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
+    """The Tune function trainable: train on ctx.train_keys, report the objective on ctx.val_keys."""
+    cfg = trial_config(ctx.base, ctx.space, params, ctx.epochs)
+    spec = DataSpec.from_dict(ctx.data)
+    if ctx.workers == 0:
+        torch.set_num_threads(1)
+        videos = load_videos(spec, list(ctx.train_keys) + list(ctx.val_keys))
+        train = [videos[k] for k in ctx.train_keys]
+        val = [videos[k] for k in ctx.val_keys]
+        device = torch.device("cuda" if ctx.gpus > 0 and torch.cuda.is_available() else "cpu")
+        gen, _ = trsum.pretrain_generator(cfg, train, trsum.Runtime(device=device))
+        rt = trsum.Runtime(device=device, report=_tune_reporter(ctx.space.objective))
+        trsum.train_summarizer(cfg, train, gen, rt, val_videos=val, dataset=spec.dataset)
+        return
+    # Tune over Train: this trial holds 0.01 CPU and drives ctx.workers DDP workers.
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    storage = ray.tune.get_context().get_trial_dir()
+    common = dict(num_workers=ctx.workers, use_gpu=ctx.gpus > 0, storage_path=storage, max_failures=1,
+                  gpus_per_worker=(ctx.gpus / ctx.workers) if ctx.gpus > 0 else None)
+    g = fit_stage_full("generator", cfg, spec, ctx.train_keys, name="generator", **common)
+    # Only the summarizer stage reports to Tune: one result per RL epoch (ASHA's time unit).
+    fit_stage_full("summarizer", cfg, spec, ctx.train_keys, val_keys=ctx.val_keys, generator_checkpoint=g.checkpoint,
+                   objective=ctx.space.objective, callbacks=[TuneReportCallback()], name="summarizer", **common)
+
+
+# ------------------------------------------------------------------------- progress and rows
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+class _TrialRows(ray.tune.Callback):
+    """Prints a line per trial event and appends one trials.parquet row per finished trial."""
+
+    def __init__(self, results_dir: Path, base_row: dict[str, Any], fold: int, n_trials: int, max_t: int, verbose: bool,
+                 already_finished: int = 0):
+        self.results_dir, self.base_row, self.fold = results_dir, base_row, fold
+        self.n_trials, self.max_t, self.verbose = n_trials, max_t, verbose
+        self.finished = already_finished  # finished trials of this fold (earlier attempts included, for the n/N display)
+        self.ended = 0  # trials of this Tuner that ended (finished or errored)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        print(f"[fold {self.fold}] trial {trial.trial_id} started: {_fmt_params(trial.config)}", flush=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.verbose:
+            print(f"[fold {self.fold}] trial {trial.trial_id} rl_epoch {result.get('rl_epoch')}: "
+                  f"objective {result.get('objective', float('nan')):.4f}", flush=True)
+
+    def _row(self, trial, status: str) -> None:
+        last = trial.last_result or {}
+        objective = last.get("objective")
+        objective = None if objective is None or (isinstance(objective, float) and math.isnan(objective)) else float(objective)
+        if status == "TERMINATED" and last.get("rl_epoch", self.max_t) < self.max_t:
+            status = "EARLY_STOPPED"
+        self.ended += 1
+        if status != "ERROR":
+            self.finished += 1
+        wall = last.get("time_total_s")
+        print(f"[fold {self.fold}] trial {trial.trial_id} {status} ({self.finished}/{self.n_trials}) after "
+              f"{last.get('rl_epoch', 0)}/{self.max_t} RL epochs, {wall or 0:.0f} s: objective "
+              f"{'n/a' if objective is None else f'{objective:.4f}'}  {_fmt_params(trial.config)}", flush=True)
+        leaderboard.append_rows(self.results_dir, "trials", [{
+            **self.base_row, "trial_id": trial.trial_id, "params": dict(trial.config), "objective": objective,
+            "status": status, "wall_s": None if wall is None else float(wall),
+        }])
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._row(trial, "TERMINATED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._row(trial, "ERROR")
+
+
+class _Every(ray.tune.Callback):
+    """Calls ``fn()`` from Tune's driver loop at most every ``period_s`` (collects finished final fits
+    while a later fold is being searched, so their rows appear as soon as they exist)."""
+
+    def __init__(self, fn, period_s: float = 2.0):
+        self.fn, self.period_s, self.last = fn, period_s, 0.0
+
+    def on_step_end(self, iteration, trials, **info):
+        if time.monotonic() - self.last >= self.period_s:
+            self.last = time.monotonic()
+            self.fn()
+
+
+# ------------------------------------------------------------------------------- one fold
+
+
+@dataclass
+class FoldSearch:
+    """What the search of one fold found (from the Optuna study: this run's trials, all attempts)."""
+
+    fold: int
+    best_params: dict[str, Any]
+    best_objective: float
+    n_finished: int
+    wall_s: float
+
+
+def _study(storage: JournalStorage, name: str) -> optuna.Study:
+    return optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+
+
+def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count toward the budget: completed (incl. ASHA-stopped) or pruned.
+
+    Errored and interrupted trials do not count, so --resume runs them again.
+    """
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def _close_interrupted(study: optuna.Study) -> int:
+    """Mark trials left RUNNING by a killed run as FAIL (they will be re-run). Returns how many."""
+    stale = [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    for t in stale:
+        study.tell(t.number, state=TrialState.FAIL)
+    return len(stale)
+
+
+def tune_fold(
+    *,
+    fold: int,
+    data: DataSpec,
+    train_keys: tuple[str, ...],
+    val_keys: tuple[str, ...],
+    base: dict[str, Any],
+    space: SearchSpace,
+    budget: TuneBudget,
+    n_trials: int,
+    run_id: str,
+    results_dir: Path,
+    base_row: dict[str, Any],
+    workers: int = 0,
+    gpus: float = 0.0,
+    seed: int = 0,
+    verbose: bool = False,
+    while_waiting=None,
+) -> FoldSearch:
+    """Search one fold; takes the tune-train and validation keys only (never a Split).
+
+    while_waiting: an optional no-argument callable run every few seconds during the search.
+    """
+    t0 = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    overlap = sorted(set(train_keys) & set(val_keys))
+    if overlap or not train_keys or not val_keys:
+        raise ValueError(f"tune_fold: need disjoint, non-empty train/val keys (overlap: {overlap})")
+    journal = results_dir / "optuna" / f"{run_id}.journal"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study_name = f"fold{fold}"
+    study = _study(storage, study_name)
+    stale = _close_interrupted(study)
+    done = len(finished_trials(study))
+    remaining = max(0, n_trials - done)
+    if done or stale:
+        print(f"[fold {fold}] resuming the search: {done} finished trial(s) kept, {stale} interrupted, "
+              f"{remaining} to run", flush=True)
+    cfg = trial_config(base, space, {})
+    epochs = budget.trial_epochs(cfg)
+    if remaining:
+        # The preset's own values go first (when inside the space), so the search starts from them.
+        default_point = {n: getattr(cfg, n) for n in space.params}
+        in_space = all(p.contains(default_point[n]) for n, p in space.params.items())
+        sampler = optuna.samplers.TPESampler(
+            seed=seed * 1000 + fold, n_startup_trials=min(10, max(2, n_trials // 2)),
+            constant_liar=budget.max_concurrent != 1)
+        searcher = OptunaSearch(
+            space=space.distributions(), metric="objective", mode="max", sampler=sampler, study_name=study_name,
+            storage=storage, points_to_evaluate=[default_point] if in_space and not study.trials else None)
+        max_t = epochs[1]
+        scheduler = ASHAScheduler(time_attr="rl_epoch", metric="objective", mode="max", max_t=max_t,
+                                  grace_period=min(budget.grace_period, max_t), reduction_factor=budget.reduction_factor)
+        ctx = TrialContext(data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus)
+        resources = {"cpu": 1.0, "gpu": gpus} if workers == 0 else {"cpu": DRIVER_CPU}
+        trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), resources)
+        print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
+              f"{len(val_keys)} validation videos; trial = {epochs[0]} generator + <= {epochs[1]} RL epochs; "
+              f"objective = best {space.objective} value", flush=True)
+        rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done)
+        tuner = ray.tune.Tuner(
+            trainable,
+            tune_config=ray.tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining,
+                                            max_concurrent_trials=budget.max_concurrent or None),
+            # (reuse_actors=True is refused for function trainables in Ray 2.60: "requires reset_config()")
+            run_config=ray.tune.RunConfig(
+                name=f"{run_id}-fold{fold}-{int(time.time())}", storage_path=str((results_dir / "ray_tune").resolve()),
+                callbacks=[rows] + ([_Every(while_waiting)] if while_waiting else []), verbose=0),
+        )
+        tuner.fit()
+        if rows.ended < remaining:  # Tune returns normally after Ctrl-C
+            raise RuntimeError(f"fold {fold}: the search stopped after {rows.ended} of {remaining} trial(s) "
+                               f"(interrupted?); run again with --resume to continue it")
+    study = _study(storage, study_name)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None
+                and not math.isnan(t.value)]
+    if not complete:
+        raise RuntimeError(f"fold {fold}: no trial finished with an objective (see the trial errors above; "
+                           f"study in {journal})")
+    best = max(complete, key=lambda t: t.value)
+    print(f"[fold {fold}] best of {len(complete)} trial(s): objective {best.value:.4f}  {_fmt_params(best.params)}",
+          flush=True)
+    return FoldSearch(fold, dict(best.params), float(best.value), len(finished_trials(study)), time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------- final fit + rows
+
+
+@dataclass(frozen=True)
+class FinalJob:
+    """The final fit of one fold (runs as a Ray task; may see the test keys: it scores them)."""
+
+    fold: int
+    data: dict[str, Any]
+    train_keys: tuple[str, ...]
+    test_keys: tuple[str, ...]
+    cfg: dict[str, Any]
+    split_set: str
+    checkpoint_dir: str
+    workers: int = 0
+    gpus: float = 0.0
+
+
+def run_final(job: FinalJob) -> fold_mod.FoldResult:
+    """Train the chosen config once with the preset's epochs and score the test fold."""
+    spec = DataSpec.from_dict(job.data)
+    cfg = trsum.TRSumConfig.from_dict(job.cfg)
+    dataset = prepare_data(spec, quiet=True)
+    split = Split(job.train_keys, job.test_keys)
+    if job.workers == 0:
+        torch.set_num_threads(1)
+        device = torch.device("cuda" if job.gpus > 0 and torch.cuda.is_available() else "cpu")
+        return fold_mod.run_trsum_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                                       rt=trsum.Runtime(device=device), checkpoint_dir=job.checkpoint_dir)
+    stages = train_stages_on_ray(spec, num_workers=job.workers, use_gpu=job.gpus > 0,
+                                 gpus_per_worker=(job.gpus / job.workers) if job.gpus > 0 else None,
+                                 storage_path=Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
+    return fold_mod.run_trsum_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                                   checkpoint_dir=job.checkpoint_dir, train_stages=stages)
+
+
+def reference_rows(dataset: Dataset, test_keys: tuple[str, ...], base: dict[str, Any], n_seeds: int = 10
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(fold rows, video rows) of the human and random baselines on the fold's test videos."""
+    ref = baseline_rows({k: dataset.videos[k] for k in test_keys}, dataset.name, n_seeds=n_seeds)
+    fold_rows, video_rows = [], []
+    for method in ("human", "random"):
+        row = {**base, "method": method, "seed": 0, "selection": "none", "f1": ref[f"{method}_f1"],
+               "kendall_tau": ref[f"{method}_tau"], "spearman_rho": ref[f"{method}_rho"],
+               "corr_convention": CORR_CONVENTION, "n_videos": len(test_keys),
+               "config": {"n_seeds": n_seeds} if method == "random" else {}}
+        fold_rows.append(row)
+        for v in ref["videos"]:
+            video_rows.append({**base, "method": method, "seed": 0, "selection": "none", "video": v["video"],
+                               "n_frames": dataset.videos[v["video"]].n_frames, "f1": v[f"{method}_f1"],
+                               "kendall_tau": v[f"{method}_tau"], "spearman_rho": v[f"{method}_rho"]})
+    return fold_rows, video_rows
+
+
+def write_fold(results_dir: Path, dataset: Dataset, result: fold_mod.FoldResult, test_keys: tuple[str, ...],
+               run_row: dict[str, Any], fold: int) -> list[dict[str, Any]]:
+    """Append the TR-SUM rows of a fold plus its human/random rows; returns the fold rows written."""
+    base = {**run_row, "fold": fold}
+    fold_rows = []
+    for r in result.fold_rows:
+        r = {**r, **base}
+        r.pop("selected_epoch", None)  # not a folds.parquet column
+        fold_rows.append(r)
+    video_rows = [{**r, **base} for r in result.video_rows]
+    ref_base = {k: base[k] for k in ("run_id", "dataset", "features", "split_set", "fold", "commit", "started_at")}
+    ref_folds, ref_videos = reference_rows(dataset, test_keys, ref_base)
+    ref_videos = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in ref_videos]
+    video_rows = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in video_rows]
+    leaderboard.append_rows(results_dir, "videos", video_rows + ref_videos)
+    leaderboard.append_rows(results_dir, "folds", fold_rows + ref_folds)
+    return fold_rows + ref_folds
+
+
+# ------------------------------------------------------------------------------ whole search
+
+
+@dataclass
+class SearchOptions:
+    """What ``tune.py`` asks for (see its --help)."""
+
+    dataset: str
+    splits: str = "standard"
+    folds: list[int] | None = None
+    trials: int | None = None
+    preset: str = "quick"
+    space: str | os.PathLike = "tune_spaces/trsum.yaml"
+    gpus_per_trial: float = 0.0
+    workers_per_trial: int = 0
+    resume: bool = False
+    data_dir: str | None = None
+    results: str | os.PathLike = "results"
+    seed: int = 0
+    max_concurrent: int | None = None
+    verbose: bool = False
+    # stand-in feature size, and overrides of the preset / tuning budget (small runs, tests)
+    feature_dim: int = 1024
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    budget: TuneBudget | None = None
+
+
+def check_options(o: SearchOptions) -> SearchSpace:
+    """Every check that needs no Ray and no data (tune.py runs it before starting Ray); returns the space."""
+    if o.preset not in TUNE_DEFAULTS or o.preset not in trsum.PRESETS:
+        raise ValueError(f"unknown preset {o.preset!r}; expected one of {', '.join(TUNE_DEFAULTS)}")
+    if o.splits not in SPLIT_SETS:
+        raise ValueError(f"unknown split set {o.splits!r}; expected one of {', '.join(SPLIT_SETS)}")
+    if o.trials is not None and o.trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {o.trials}")
+    if o.workers_per_trial < 0:
+        raise ValueError(f"--workers-per-trial must be >= 0, got {o.workers_per_trial}")
+    if o.gpus_per_trial < 0:
+        raise ValueError(f"--gpus-per-trial must be >= 0, got {o.gpus_per_trial}")
+    if o.max_concurrent is not None and o.max_concurrent < 0:
+        raise ValueError(f"max_concurrent must be >= 0, got {o.max_concurrent}")
+    if o.folds is not None and (not o.folds or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in o.folds)):
+        raise ValueError(f"folds must be a non-empty list of fold numbers >= 0, got {o.folds!r}")
+    space = load_space(o.space)
+    trial_config(trsum.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
+    return space
+
+
+def state_path(results_dir: Path, o: SearchOptions, space: SearchSpace) -> Path:
+    """Where the run id of a (dataset, splits, preset, space) search is kept for --resume."""
+    return results_dir / "tune_state" / f"{o.dataset}-{o.splits}-{o.preset}-{space.name}.json"
+
+
+def _run_id(results_dir: Path, o: SearchOptions, space: SearchSpace) -> str:
+    path = state_path(results_dir, o, space)
+    if o.resume:
+        if not path.exists():
+            raise FileNotFoundError(f"--resume: no earlier {o.dataset}/{o.splits}/{o.preset}/{space.name} search "
+                                    f"in {results_dir} ({path} missing); run without --resume")
+        state = json.loads(path.read_text())
+        print(f"resuming run {state['run_id']} (started {state['started_at']})", flush=True)
+        return state["run_id"]
+    run_id = leaderboard.new_run_id()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"run_id": run_id, "started_at": leaderboard.utc_now().isoformat(),
+                               "options": {k: str(v) for k, v in asdict(o).items()}}, indent=1))
+    os.replace(tmp, path)
+    return run_id
+
+
+def folds_done(results_dir: Path, run_id: str) -> set[int]:
+    """Folds of this run that already have TR-SUM rows in folds.parquet."""
+    folds = leaderboard.read_table(results_dir, "folds")
+    done = folds[(folds["run_id"] == run_id) & (folds["method"] == METHOD)]
+    return {int(f) for f in done["fold"].unique()}
+
+
+def _print_fold(fold: int, rows: list[dict[str, Any]], wall: float) -> None:
+    trs = {r["selection"]: r for r in rows if r["method"] == METHOD}
+    ref = {r["method"]: r for r in rows if r["method"] != METHOD}
+    sel = "  ".join(f"{s} F1 {r['f1']:.3f} tau {r['kendall_tau']:.3f}" for s, r in trs.items())
+    print(f"[fold {fold}] TEST ({trs and next(iter(trs.values()))['n_videos']} videos, final fit {wall:.0f} s): {sel}"
+          f"  | human F1 {ref['human']['f1']:.3f}  random F1 {ref['random']['f1']:.3f}", flush=True)
+
+
+def run_search(o: SearchOptions) -> dict[str, Any]:
+    """Search every requested fold and score it; returns a summary dict. Ray must be initialised."""
+    space = check_options(o)
+    t0 = time.perf_counter()
+    results_dir = Path(o.results).resolve()
+    base = trsum.preset(o.preset, **o.config_overrides).to_dict()
+    budget = o.budget or TUNE_DEFAULTS[o.preset]
+    n_trials = o.trials or budget.trials
+    if o.max_concurrent is not None:
+        budget = TuneBudget(**{**asdict(budget), "max_concurrent": o.max_concurrent})
+    spec = data_spec(o.dataset, o.data_dir, feature_dim=o.feature_dim)
+    dataset = prepare_data(spec)  # builds the stand-in once, here, and prints the banner
+    if dataset.features_kind == "generated":
+        print(f"\n*** STAND-IN DATA: no real {o.dataset} features in {spec.data_dir}; every row is tagged "
+              f"features=generated.\n", file=sys.stderr, flush=True)
+    splits = load_splits(o.dataset, o.splits, keys=list(dataset.videos))
+    folds = list(range(len(splits))) if o.folds is None else list(o.folds)
+    bad = [f for f in folds if not 0 <= f < len(splits)]
+    if bad:
+        raise ValueError(f"--folds {bad} out of range: {o.dataset}/{o.splits} has folds 0..{len(splits) - 1}")
+    run_id = _run_id(results_dir, o, space)
+    done = folds_done(results_dir, run_id) if o.resume else set()
+    run_row = {"run_id": run_id, "method": METHOD, "dataset": o.dataset, "features": dataset.features_kind,
+               "split_set": o.splits, "commit": leaderboard.git_commit()}
+    trial_row = {k: run_row[k] for k in ("run_id", "method", "dataset", "features", "split_set")}
+    print(f"run {run_id}: {o.dataset}/{o.splits} folds {folds}, preset {o.preset}, space {space.name}, "
+          f"{n_trials} trials/fold, results in {results_dir}", flush=True)
+
+    final_cpu = 1.0 if o.workers_per_trial == 0 else DRIVER_CPU
+    final_remote = ray.remote(run_final).options(num_cpus=final_cpu, num_gpus=o.gpus_per_trial if o.workers_per_trial == 0 else 0)
+    pending: dict[Any, tuple[int, tuple[str, ...], dict[str, Any], float]] = {}
+    summary: dict[str, Any] = {"run_id": run_id, "folds": {}, "skipped": sorted(done & set(folds))}
+
+    def collect(block: bool) -> None:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=None if block else 0)
+            if not ready:
+                return
+            ref = ready[0]
+            fold, test_keys, row, started = pending.pop(ref)
+            result = ray.get(ref)
+            rows = write_fold(results_dir, dataset, result, test_keys, row, fold)
+            _print_fold(fold, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
+            summary["folds"][fold] = {"wall_s": time.perf_counter() - started,
+                                      "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == METHOD}}
+
+    for fold in folds:
+        if fold in done:
+            print(f"[fold {fold}] already in folds.parquet for run {run_id}: skipped", flush=True)
+            continue
+        collect(block=False)
+        started, started_at = time.perf_counter(), leaderboard.utc_now()
+        split = splits[fold]
+        # The only place the fold's test keys are read: they go to the final fit, never to tune_fold.
+        tune_train, val = validation_holdout(list(split.train_keys), base["val_fraction"], base["seed"])
+        found = tune_fold(fold=fold, data=spec, train_keys=tune_train, val_keys=val, base=base, space=space,
+                          budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
+                          base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
+                          seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False))
+        cfg = trial_config(base, space, found.best_params)
+        job = FinalJob(fold, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
+                       str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
+        print(f"[fold {fold}] final fit with the best parameters ({cfg.gen_epochs} generator + {cfg.rl_epochs} RL "
+              f"epochs) started", flush=True)
+        pending[final_remote.remote(job)] = (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)
+    collect(block=True)
+    summary["wall_s"] = time.perf_counter() - t0
+    print(f"run {run_id} done in {summary['wall_s']:.0f} s; `vidsum report {results_dir}` prints the leaderboard",
+          flush=True)
+    return summary
