@@ -19,6 +19,7 @@ from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split, check_keys, validation_holdout
 from vidsum.evaluation.metrics import CORR_CONVENTION, evaluate
+from vidsum.evaluation.stability import history_stability
 from vidsum.training import trsum
 from vidsum.training.checkpoint import save_checkpoint
 
@@ -116,6 +117,9 @@ def run_trsum_fold(
                 "kind": "trsum-generator", "epoch": cfg.gen_epochs - 1, "model": gen.state_dict(),
                 "model_config": gen.config, "meta": meta, "history": gen_hist})
     wall = time.perf_counter() - t0
+    # Stability of the RL stage's loss curve (the stage TR-SUM compares with GAN training).
+    stab = history_stability(rl_hist)
     for r in fold_rows:
         r["wall_s"] = wall
+        r.update({k: (None if v != v else v) for k, v in stab.items()})
     return FoldResult(fold_rows, video_rows, gen_hist + rl_hist, selected)
