@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from vidsum.training.config import PlainConfig, from_preset
 from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split
@@ -49,8 +50,10 @@ __all__ = ["SELECTION_RULES", "DRDSNConfig", "PRESETS", "preset", "train_drdsn",
 
 
 @dataclass
-class DRDSNConfig:
+class DRDSNConfig(PlainConfig):
     """Every knob of a DR-DSN run, as plain values (JSON-able; stored in checkpoints and results)."""
+
+    LABEL: ClassVar[str] = "DR-DSN"
 
     hidden: int = 256
     n_layers: int = 1
@@ -100,16 +103,6 @@ class DRDSNConfig:
         if problems:
             raise ValueError("bad DR-DSN config: " + "; ".join(problems))
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DRDSNConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown DR-DSN config key(s): {', '.join(unknown)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # 'paper': the published settings. 'quick': a SumMe fold in about 30 s on 2 CPU cores, with lr 1e-3
@@ -121,9 +114,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> DRDSNConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
-    return DRDSNConfig.from_dict({**PRESETS[name], **overrides})
+    return from_preset(DRDSNConfig, PRESETS, name, **overrides)
 
 
 # --------------------------------------------------------------------------- inference

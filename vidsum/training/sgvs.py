@@ -63,9 +63,9 @@ import copy
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -73,6 +73,7 @@ import torch.nn as nn
 from torch.func import functional_call
 
 from vidsum import text as text_mod
+from vidsum.training.config import PlainConfig, from_preset
 from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split
@@ -114,8 +115,10 @@ SELECTION_GRADS = ("reinforce", "straight_through")
 
 
 @dataclass
-class SGVSConfig:
+class SGVSConfig(PlainConfig):
     """Every knob of an SG-VS run, as plain values (JSON-able; stored in checkpoints and results)."""
+
+    LABEL: ClassVar[str] = "SG-VS"
 
     # generator (the paper gives no sizes: ours)
     d_model: int = 512
@@ -203,16 +206,6 @@ class SGVSConfig:
         if problems:
             raise ValueError("bad SG-VS config: " + "; ".join(problems))
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SGVSConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown SG-VS config key(s): {', '.join(unknown)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # The paper gives no hyperparameters; 'paper' is our full-size setting, 'quick' fits a SumMe
@@ -229,9 +222,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> SGVSConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
-    return SGVSConfig.from_dict({**PRESETS[name], **overrides})
+    return from_preset(SGVSConfig, PRESETS, name, **overrides)
 
 
 def adversarial_weight(cfg: SGVSConfig, epoch: int) -> float:

@@ -33,14 +33,15 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from vidsum.training.config import PlainConfig, from_preset
 from vidsum.data.eccv16 import Video
 from vidsum.evaluation.metrics import evaluate_video
 from vidsum.evaluation.summary import keyshot_summary
@@ -53,8 +54,10 @@ SELECTION_RULES = ("label_free", "validation", "oracle")
 
 
 @dataclass
-class TRSumConfig:
+class TRSumConfig(PlainConfig):
     """Every knob of a TR-SUM run, as plain values (JSON-able; stored in checkpoints and results)."""
+
+    LABEL: ClassVar[str] = "TR-SUM"
 
     # model (paper: 1024 / 8 heads / 3 layers / FFN 4096)
     d_model: int = 1024
@@ -108,16 +111,6 @@ class TRSumConfig:
         if problems:
             raise ValueError("bad TR-SUM config: " + "; ".join(problems))
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TRSumConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown TR-SUM config key(s): {', '.join(unknown)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # Paper values where the paper states them (architecture, epochs, L, D_R, M_R, N, delta, beta);
@@ -140,9 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> TRSumConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
-    return TRSumConfig.from_dict({**PRESETS[name], **overrides})
+    return from_preset(TRSumConfig, PRESETS, name, **overrides)
 
 
 @dataclass
