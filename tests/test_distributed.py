@@ -89,7 +89,14 @@ def in_process_generator(spec):
     from vidsum.distributed.train import load_videos
 
     videos = load_videos(spec, TINY_KEYS[:4])
-    return trsum.pretrain_generator(_cfg(), [videos[k] for k in TINY_KEYS[:4]], trsum.Runtime(device=torch.device("cpu")))
+    # Ray Train workers run torch with 1 thread (train_loop_per_worker); a different thread count
+    # changes float summation order, so the reference uses 1 thread too.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return trsum.pretrain_generator(_cfg(), [videos[k] for k in TINY_KEYS[:4]], trsum.Runtime(device=torch.device("cpu")))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
