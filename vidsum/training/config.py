@@ -30,3 +30,30 @@ def from_preset(cls: type[C], presets: dict[str, dict[str, Any]], name: str, **o
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(presets)}")
     return cls.from_dict({**presets[name], **overrides})
+
+
+# name -> (is the value bad?, what it must be); the predicates mirror the original checks exactly
+# (e.g. ``not v > 0`` also refuses NaN).
+_BOUNDS = {
+    "open_unit": (lambda v: not 0 < v < 1, "in (0, 1)"),
+    "half_open_unit": (lambda v: not 0 <= v < 1, "in [0, 1)"),
+    "positive": (lambda v: not v > 0, "> 0"),
+    "at_least_one": (lambda v: v < 1, ">= 1"),
+    "non_negative": (lambda v: v < 0, ">= 0"),
+}
+
+
+def bound_problems(cfg: Any, *checks: tuple[str, tuple[str, ...]]) -> list[str]:
+    """One message per field of ``cfg`` outside its bound, in the order given.
+
+    checks: (bound, field names) pairs, bound one of open_unit | half_open_unit | positive |
+    at_least_one | non_negative.
+    """
+    problems = []
+    for bound, names in checks:
+        is_bad, text = _BOUNDS[bound]
+        for name in names:
+            value = getattr(cfg, name)
+            if is_bad(value):
+                problems.append(f"{name} must be {text}, got {value}")
+    return problems

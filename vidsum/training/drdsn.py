@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from vidsum.training.config import PlainConfig, from_preset
+from vidsum.training.config import PlainConfig, bound_problems, from_preset
 from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split
@@ -82,24 +82,15 @@ class DRDSNConfig(PlainConfig):
             problems.append(f"standardize must be true or false, got {self.standardize!r}")
         if self.reward not in REWARDS:
             problems.append(f"reward must be one of {'|'.join(REWARDS)}, got {self.reward!r}")
-        for name in ("hidden", "n_layers", "n_episodes", "batch_videos"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("epochs", "lr_step", "temporal_window"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("delta", "val_fraction", "summary_proportion"):
-            if not 0 < getattr(self, name) < 1:
-                problems.append(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        for name in ("baseline_momentum",):
-            if not 0 <= getattr(self, name) < 1:
-                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("lr", "lr_gamma", "grad_clip"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("beta", "weight_decay"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        problems += bound_problems(
+            self,
+            ("at_least_one", ("hidden", "n_layers", "n_episodes", "batch_videos")),
+            ("non_negative", ("epochs", "lr_step", "temporal_window")),
+            ("open_unit", ("delta", "val_fraction", "summary_proportion")),
+            ("half_open_unit", ("baseline_momentum",)),
+            ("positive", ("lr", "lr_gamma", "grad_clip")),
+            ("non_negative", ("beta", "weight_decay")),
+        )
         if problems:
             raise ValueError("bad DR-DSN config: " + "; ".join(problems))
 

@@ -73,7 +73,7 @@ import torch.nn as nn
 from torch.func import functional_call
 
 from vidsum import text as text_mod
-from vidsum.training.config import PlainConfig, from_preset
+from vidsum.training.config import PlainConfig, bound_problems, from_preset
 from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split
@@ -181,22 +181,15 @@ class SGVSConfig(PlainConfig):
             problems.append(f"text_encoder must be one of {'|'.join(text_mod.ENCODERS)} or a .npz path, got {self.text_encoder!r}")
         if self.similarity == "direct" and not str(self.text_encoder).endswith(".npz"):
             problems.append("similarity='direct' needs text vectors in the features' own space: give text_encoder as a .npz path")
-        for name in ("summary_rate", "val_fraction", "summary_proportion"):
-            if not 0 < getattr(self, name) < 1:
-                problems.append(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        for name in ("d_model", "n_heads", "n_layers", "rec_layers", "d_ff", "d_joint", "disc_d_model", "disc_heads",
-                     "disc_layers", "disc_d_ff", "segment_len", "batch_segments"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("epochs", "warmup_epochs", "ramp_epochs"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("g_lr", "d_lr", "select_temperature", "align_temperature", "grad_clip"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("rec_weight", "adv_weight", "len_weight", "align_weight", "select_weight", "weight_decay"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        problems += bound_problems(
+            self,
+            ("open_unit", ("summary_rate", "val_fraction", "summary_proportion")),
+            ("at_least_one", ("d_model", "n_heads", "n_layers", "rec_layers", "d_ff", "d_joint", "disc_d_model",
+                              "disc_heads", "disc_layers", "disc_d_ff", "segment_len", "batch_segments")),
+            ("non_negative", ("epochs", "warmup_epochs", "ramp_epochs")),
+            ("positive", ("g_lr", "d_lr", "select_temperature", "align_temperature", "grad_clip")),
+            ("non_negative", ("rec_weight", "adv_weight", "len_weight", "align_weight", "select_weight", "weight_decay")),
+        )
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if self.d_model % self.n_heads:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from vidsum.training.config import PlainConfig, from_preset
+from vidsum.training.config import PlainConfig, bound_problems, from_preset
 from vidsum.data.eccv16 import Video
 from vidsum.evaluation.metrics import evaluate_video
 from vidsum.evaluation.summary import keyshot_summary
@@ -96,16 +96,12 @@ class TRSumConfig(PlainConfig):
         problems = []
         if self.mask_mode not in ("dynamic", "random", "fixed"):
             problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
-        for name in ("mask_ratio", "window_ratio", "delta", "val_fraction", "summary_proportion"):
-            v = getattr(self, name)
-            if not 0 < v < 1:
-                problems.append(f"{name} must be in (0, 1), got {v}")
-        for name in ("d_model", "n_heads", "n_layers", "d_ff", "segment_len", "batch_segments", "n_episodes"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("gen_epochs", "rl_epochs"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        problems += bound_problems(
+            self,
+            ("open_unit", ("mask_ratio", "window_ratio", "delta", "val_fraction", "summary_proportion")),
+            ("at_least_one", ("d_model", "n_heads", "n_layers", "d_ff", "segment_len", "batch_segments", "n_episodes")),
+            ("non_negative", ("gen_epochs", "rl_epochs")),
+        )
         if self.d_model % self.n_heads:
             problems.append(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if problems:
