@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Per-fold hyperparameter search for TR-SUM with Ray Tune + Optuna, then a scored final fit.
+"""Per-fold hyperparameter search (TR-SUM, SG-VS, DR-DSN) with Ray Tune + Optuna, then a scored final fit.
 
-    python tune.py --dataset summe                      # quick preset, 5 standard folds, 2 CPU cores
+    python tune.py --dataset summe                      # TR-SUM, quick preset, 5 standard folds, 2 CPU cores
+    python tune.py --dataset summe --method sgvs        # SG-VS (space: tune_spaces/sgvs.yaml)
+    python tune.py --dataset summe --method drdsn       # the DR-DSN baseline
     python tune.py --dataset tvsum --preset paper --gpus-per-trial 1 --address auto
     python tune.py --dataset summe --resume             # continue a killed run
 
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SPACE = HERE / "tune_spaces" / "trsum.yaml"
+METHODS = ("trsum", "sgvs", "drdsn")  # vidsum.training.methods.METHODS (not imported: --help stays fast)
 
 
 def _folds(text: str) -> list[int]:
@@ -37,7 +39,7 @@ def _setting(text: str) -> tuple[str, object]:
 
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a TR-SUM config field), got {text!r}")
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a config field of the method), got {text!r}")
     try:
         return key.strip(), yaml.safe_load(value)
     except yaml.YAMLError:
@@ -47,12 +49,13 @@ def _setting(text: str) -> tuple[str, object]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tune.py", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, choices=["summe", "tvsum"])
+    p.add_argument("--method", default="trsum", choices=METHODS, help="method to tune (default: trsum)")
     p.add_argument("--splits", default="standard", choices=["standard", "kfold", "vasnet", "dsnet"],
                    help="split set (default: standard, the PGL-SUM splits)")
     p.add_argument("--folds", type=_folds, default=None, help="comma-separated folds, e.g. 0,1 (default: all)")
-    p.add_argument("--trials", type=int, default=None, help="trials per fold (default: the preset's, quick 4)")
+    p.add_argument("--trials", type=int, default=None, help="trials per fold (default: the preset's, quick 2)")
     p.add_argument("--preset", default="quick", choices=["quick", "paper"])
-    p.add_argument("--space", default=str(DEFAULT_SPACE), help="search space YAML (default: tune_spaces/trsum.yaml)")
+    p.add_argument("--space", default=None, help="search space YAML (default: tune_spaces/<method>.yaml)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (default 0)")
     p.add_argument("--workers-per-trial", type=int, default=0,
                    help="Ray Train DDP workers per trial; 0 (default) trains inside the trial process")
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: the preset's; 0: resources)")
     p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
-                   help="override a preset value, e.g. --set rl_epochs=10 (repeatable)")
+                   help="override a preset value of the method's config, e.g. --set rl_epochs=10 (repeatable)")
     p.add_argument("--verbose", action="store_true", help="a line per trial epoch, and Ray worker logs")
     return p
 
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)  # the driver only scores baselines; cores go to the trials
     options = SearchOptions(
-        dataset=args.dataset, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
+        dataset=args.dataset, method=args.method, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
         space=args.space, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
         resume=args.resume, data_dir=args.data_dir, results=args.results, seed=args.seed,
         max_concurrent=args.max_concurrent, verbose=args.verbose, config_overrides=dict(args.set))

@@ -58,8 +58,8 @@ def _options(space_file, data_dir, results, **kw):
     from vidsum.distributed.search import SearchOptions, TuneBudget
 
     base = dict(dataset="summe", splits="kfold", folds=[0], trials=2, data_dir=str(data_dir), results=str(results),
-                space=str(space_file), feature_dim=FEATURE_DIM, config_overrides=TUNE_TINY,
-                budget=TuneBudget(trials=2, max_concurrent=2, gen_frac=0.5, rl_frac=1.0, grace_period=1,
+                space=str(space_file) if space_file else None, feature_dim=FEATURE_DIM, config_overrides=TUNE_TINY,
+                budget=TuneBudget(trials=2, max_concurrent=2, pretrain_frac=0.5, scored_frac=1.0, grace_period=1,
                                   reduction_factor=2))
     return SearchOptions(**{**base, **kw})
 
@@ -160,17 +160,32 @@ def test_param_contains_and_distributions(tmp_path):
 
 def test_trial_budget_reads_the_preset_at_run_time(monkeypatch, tmp_path):
     from vidsum.distributed.search import TUNE_DEFAULTS, load_space, trial_config
+    from vidsum.training.methods import get_method
 
-    budget = TUNE_DEFAULTS["quick"]
+    budget, method = TUNE_DEFAULTS["quick"], get_method("trsum")
     monkeypatch.setitem(trsum.PRESETS, "quick", {**trsum.PRESETS["quick"], "gen_epochs": 8, "rl_epochs": 9})
     cfg = trsum.preset("quick")
-    expected = (math.ceil(budget.gen_frac * 8), math.ceil(budget.rl_frac * 9))
-    assert budget.trial_epochs(cfg) == expected and expected[0] < 8 and expected[1] < 9
+    expected = {"gen_epochs": math.ceil(budget.pretrain_frac * 8), "rl_epochs": math.ceil(budget.scored_frac * 9)}
+    assert budget.trial_epochs(method, cfg) == expected and expected["gen_epochs"] < 8 and expected["rl_epochs"] < 9
     space = load_space(_write(tmp_path, "fixed: {mask_mode: random}\nparams: {delta: {type: float, low: 0.1, high: 0.9}}\n"))
-    trial = trial_config(cfg.to_dict(), space, {"delta": 0.3}, budget.trial_epochs(cfg))
-    assert (trial.delta, trial.mask_mode, (trial.gen_epochs, trial.rl_epochs)) == (0.3, "random", expected)
-    final = trial_config(cfg.to_dict(), space, {"delta": 0.3})
+    trial = trial_config(method, cfg.to_dict(), space, {"delta": 0.3}, budget.trial_epochs(method, cfg))
+    assert (trial.delta, trial.mask_mode, trial.gen_epochs, trial.rl_epochs) == (0.3, "random", *expected.values())
+    final = trial_config(method, cfg.to_dict(), space, {"delta": 0.3})
     assert (final.gen_epochs, final.rl_epochs, final.d_model) == (8, 9, cfg.d_model)
+
+
+@pytest.mark.parametrize("name", ["sgvs", "drdsn"])
+def test_single_stage_methods_budget_their_one_loop(name):
+    from vidsum.distributed.search import TUNE_DEFAULTS, default_space, load_space, trial_config
+    from vidsum.training.methods import get_method
+
+    method, budget = get_method(name), TUNE_DEFAULTS["quick"]
+    cfg = method.preset("quick")
+    epochs = budget.trial_epochs(method, cfg)
+    assert epochs == {"epochs": math.ceil(budget.scored_frac * cfg.epochs)} and epochs["epochs"] < cfg.epochs
+    space = load_space(default_space(name), config_cls=method.config_cls)
+    trial = trial_config(method, cfg.to_dict(), space, {}, epochs)
+    assert isinstance(trial, method.config_cls) and trial.epochs == epochs["epochs"]
 
 
 def test_check_options_errors(space_file, tmp_path):
@@ -181,7 +196,8 @@ def test_check_options_errors(space_file, tmp_path):
     for kw, message in [({"preset": "huge"}, "unknown preset"), ({"splits": "random"}, "unknown split set"),
                         ({"trials": 0}, "--trials"), ({"workers_per_trial": -1}, "--workers-per-trial"),
                         ({"gpus_per_trial": -1}, "--gpus-per-trial"), ({"folds": []}, "folds"),
-                        ({"config_overrides": {"d_model": 30}}, "not divisible")]:
+                        ({"config_overrides": {"d_model": 30}}, "not divisible"), ({"method": "vasnet"}, "unknown method"),
+                        ({"method": "drdsn", "workers_per_trial": 2, "config_overrides": {}}, "batch_videos")]:
         with pytest.raises(ValueError, match=message):
             check_options(_options(space_file, tmp_path, tmp_path, **kw))
 
@@ -224,6 +240,40 @@ def test_two_trial_search_over_one_fold_writes_valid_parquet(ray_root, data_dir,
     assert len(leaderboard.read_table(results, "trials")) == 2
 
 
+# Tiny single-stage configs (the spaces are the shipped ones, so segment_len may be searched).
+METHOD_TINY = {
+    "sgvs": dict(d_model=16, n_heads=2, n_layers=1, rec_layers=1, d_ff=32, d_joint=8, disc_d_model=16, disc_heads=2,
+                 disc_layers=1, disc_d_ff=32, batch_segments=8, epochs=3, warmup_epochs=1, ramp_epochs=1,
+                 text_encoder="hashed"),
+    "drdsn": dict(hidden=8, epochs=3, lr=1e-2),
+}
+
+
+@pytest.mark.parametrize("name", ["sgvs", "drdsn"])
+def test_tune_runs_the_other_methods_into_the_same_tables(ray_root, data_dir, space_file, tmp_path, monkeypatch, name):
+    from vidsum.distributed.search import run_search
+
+    monkeypatch.setenv("VIDSUM_CACHE_DIR", str(tmp_path / "cache"))  # SG-VS text vectors
+    results = tmp_path / "results"
+    first = run_search(_options(space_file, data_dir, results, method="trsum", trials=1))  # TR-SUM rows first
+    summary = run_search(_options(None, data_dir, results, method=name, trials=1, config_overrides=METHOD_TINY[name]))
+    assert summary["run_id"] != first["run_id"]
+    trials = leaderboard.read_table(results, "trials")
+    assert sorted(trials["method"]) == sorted(["trsum", name]) and trials["objective"].between(0, 1).all()
+    folds = leaderboard.read_table(results, "folds")
+    mine = folds[folds["method"] == name]
+    assert set(mine["selection"]) == {"label_free", "validation", "oracle", "none"} and set(mine["fold"]) == {0}
+    assert mine["f1"].between(0, 1).all() and mine["tvn"].notna().all()
+    assert json.loads(mine["config"].iloc[0])["epochs"] == METHOD_TINY[name]["epochs"]  # final fit: full epochs
+    assert {"trsum", name, "human", "random"} <= set(folds["method"])
+    report = leaderboard.report(results)
+    assert name in report and "trsum" in report
+    # --resume finds this method's run (state kept per method), not TR-SUM's
+    again = run_search(_options(None, data_dir, results, method=name, trials=1, config_overrides=METHOD_TINY[name],
+                                resume=True))
+    assert again["run_id"] == summary["run_id"] and again["skipped"] == [0]
+
+
 def test_resume_with_nothing_to_resume(ray_root, data_dir, space_file, tmp_path):
     from vidsum.distributed.search import run_search
 
@@ -246,6 +296,7 @@ def test_tuning_never_receives_test_keys(ray_root, data_dir, space_file, tmp_pat
     from vidsum.data.download import real_h5_path
     from vidsum.distributed import search
     from vidsum.distributed.train import DataSpec, load_videos
+    from vidsum.training.methods import get_method
 
     split = load_splits("summe", "kfold", keys=TINY_KEYS)[1]
     base = trsum.preset("quick", **TUNE_TINY).to_dict()
@@ -271,7 +322,7 @@ def test_tuning_never_receives_test_keys(ray_root, data_dir, space_file, tmp_pat
         load_videos(spec, list(split.test_keys))  # what a leaking trial would hit
     space = search.load_space(space_file)
     found = search.tune_fold(
-        fold=1, data=spec, train_keys=train_keys, val_keys=val_keys, base=base, space=space,
+        fold=1, method=get_method("trsum"), data=spec, train_keys=train_keys, val_keys=val_keys, base=base, space=space,
         budget=search.TuneBudget(1, 1, 0.5, 0.34, 1, 2), n_trials=1, run_id="leak-check",
         results_dir=tmp_path / "leak", base_row={"run_id": "leak-check", "method": "trsum", "dataset": "summe",
                                                  "features": "generated", "split_set": "kfold"})

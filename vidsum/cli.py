@@ -54,18 +54,10 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
 
 def _method(name: str):
     """(preset(name, **overrides), run_<method>_fold) of a training method."""
-    if name == "trsum":
-        from vidsum.training.fold import run_trsum_fold
-        from vidsum.training.trsum import preset
+    from vidsum.training.methods import get_method
 
-        return preset, run_trsum_fold
-    if name == "sgvs":
-        from vidsum.training.sgvs import preset, run_sgvs_fold
-
-        return preset, run_sgvs_fold
-    from vidsum.training.drdsn import preset, run_drdsn_fold
-
-    return preset, run_drdsn_fold
+    method = get_method(name)
+    return method.preset, method.run_fold
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

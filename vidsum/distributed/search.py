@@ -1,17 +1,19 @@
 """Per-fold hyperparameter search: Ray Tune + OptunaSearch (TPE) + ASHA, then one final fit.
 
+Any method of ``vidsum.training.methods`` (TR-SUM, SG-VS, DR-DSN): the method gives the config
+class the space is checked against, the trial's training loop and the final fold runner.
 For each fold of a split set:
 
   1. the fold's training keys are split by ``validation_holdout`` (the same rule, fraction and
      seed that ``fold.run_trsum_fold`` uses) into tune-train and validation videos. ONLY these two
      key lists enter the trials: a trial reads those videos from the data file and nothing else,
      so it cannot see a test video;
-  2. each trial trains TR-SUM with the preset plus the trial's parameters, on a reduced epoch
-     budget (:class:`TuneBudget`), and reports after every RL epoch
+  2. each trial trains the method with the preset plus the trial's parameters, on a reduced
+     epoch budget (:class:`TuneBudget`), and reports after every scored epoch (TR-SUM: RL epoch)
      ``objective`` = the best validation value so far (rule from the space file: mean F of the
      validation videos, or the label-free reconstruction reward); ASHA stops weak trials early;
   3. the best trial's parameters are trained once, fresh, with the preset's full epochs, by
-     ``fold.run_trsum_fold`` (same holdout, so label-free / validation selection work) and the
+     the method's fold runner (same holdout, so label-free / validation selection work) and the
      test videos are scored under every selection rule. Human and random rows for the same test
      videos are written next to it.
 
@@ -62,18 +64,18 @@ from ray.tune.search.optuna import OptunaSearch
 from vidsum.data.datasets import Dataset
 from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
-                                      train_stages_on_ray)
+                                      train_on_ray, train_stages_on_ray)
 from vidsum.evaluation.baselines import baseline_rows
 from vidsum.evaluation.metrics import CORR_CONVENTION
 from vidsum.results import leaderboard
 from vidsum.training import fold as fold_mod
 from vidsum.training import trsum
+from vidsum.training.methods import METHODS, Method, get_method
 
 OBJECTIVES = ("validation", "label_free")
 PARAM_TYPES = ("float", "int", "categorical")
 # Parameters a space may not search: they define the budget or the data split, not the model.
-RESERVED = ("gen_epochs", "rl_epochs", "seed", "val_fraction", "summary_proportion")
-METHOD = "trsum"
+RESERVED = ("gen_epochs", "rl_epochs", "epochs", "seed", "val_fraction", "summary_proportion")
 # CPU held by a Tune trial that only drives Train workers (0 is rejected by Tune).
 DRIVER_CPU = 0.01
 
@@ -108,7 +110,7 @@ class ParamSpec:
         return self.step is None or math.isclose(((value - self.low) / self.step) % 1, 0, abs_tol=1e-9)
 
     def corners(self) -> list[Any]:
-        """Extreme values (checked against TRSumConfig when the space is loaded)."""
+        """Extreme values (checked against the method's config when the space is loaded)."""
         if self.type == "categorical":
             return list(self.choices)
         cast = int if self.type == "int" else float
@@ -194,7 +196,7 @@ def load_space(path: str | os.PathLike, config_cls: type = trsum.TRSumConfig) ->
         raise ValueError(f"{path}: 'params' must be a non-empty map of parameter name -> spec")
     fixed = doc.get("fixed") or {}
     if not isinstance(fixed, dict):
-        raise ValueError(f"{path}: 'fixed' must be a map of TRSumConfig fields, got {type(fixed).__name__}")
+        raise ValueError(f"{path}: 'fixed' must be a map of {config_cls.__name__} fields, got {type(fixed).__name__}")
     known = set(config_cls.__dataclass_fields__)
     for name in [*raw, *fixed]:
         if name not in known:
@@ -223,37 +225,41 @@ class TuneBudget:
 
     trials:          trials per fold (``--trials`` overrides)
     max_concurrent:  trials at once (0: as many as the cluster's resources allow)
-    gen_frac/rl_frac: a trial trains ceil(frac x the preset's epochs) of each stage
-    grace_period, reduction_factor: ASHA, in RL epochs
+    pretrain_frac:   a trial trains ceil(frac x the preset's epochs) of the pretraining stage
+                     (TR-SUM's generator; methods without one ignore it)
+    scored_frac:     ... and of the scored stage (TR-SUM's RL; SG-VS / DR-DSN training)
+    grace_period, reduction_factor: ASHA, in scored epochs
     """
 
     trials: int
     max_concurrent: int
-    gen_frac: float
-    rl_frac: float
+    pretrain_frac: float
+    scored_frac: float
     grace_period: int
     reduction_factor: float
 
-    def trial_epochs(self, cfg: trsum.TRSumConfig) -> tuple[int, int]:
-        """(generator epochs, RL epochs) of one trial: fractions of the preset, read at run time."""
-        return max(1, math.ceil(self.gen_frac * cfg.gen_epochs)), max(1, math.ceil(self.rl_frac * cfg.rl_epochs))
+    def trial_epochs(self, method: Method, cfg: Any) -> dict[str, int]:
+        """{epoch field: epochs} of one trial: fractions of the preset's, read at run time."""
+        out = {method.scored_epochs: max(1, math.ceil(self.scored_frac * getattr(cfg, method.scored_epochs)))}
+        if method.pretrain_epochs:
+            out[method.pretrain_epochs] = max(1, math.ceil(self.pretrain_frac * getattr(cfg, method.pretrain_epochs)))
+        return out
 
 
 # quick: sized for `python tune.py --dataset summe --preset quick` (5 folds) in <= 15 min on 2
 # CPU cores (measured, see README); paper: for a GPU cluster.
 TUNE_DEFAULTS: dict[str, TuneBudget] = {
-    "quick": TuneBudget(trials=3, max_concurrent=2, gen_frac=0.2, rl_frac=0.25, grace_period=2, reduction_factor=2),
-    "paper": TuneBudget(trials=24, max_concurrent=0, gen_frac=0.2, rl_frac=0.5, grace_period=10, reduction_factor=3),
+    "quick": TuneBudget(trials=2, max_concurrent=2, pretrain_frac=0.15, scored_frac=0.2, grace_period=2,
+                        reduction_factor=2),
+    "paper": TuneBudget(trials=24, max_concurrent=0, pretrain_frac=0.2, scored_frac=0.5, grace_period=10,
+                        reduction_factor=3),
 }
 
 
-def trial_config(base: dict[str, Any], space: SearchSpace, params: dict[str, Any],
-                 epochs: tuple[int, int] | None = None) -> trsum.TRSumConfig:
-    """The TR-SUM config of a trial (``epochs`` given) or of the final fit (preset epochs)."""
-    d = {**base, **space.fixed, **params}
-    if epochs is not None:
-        d["gen_epochs"], d["rl_epochs"] = epochs
-    return trsum.TRSumConfig.from_dict(d)
+def trial_config(method: Method, base: dict[str, Any], space: SearchSpace, params: dict[str, Any],
+                 epochs: dict[str, int] | None = None):
+    """The method's config of a trial (``epochs`` given) or of the final fit (preset epochs)."""
+    return method.config_cls.from_dict({**base, **space.fixed, **params, **(epochs or {})})
 
 
 # -------------------------------------------------------------------------------- the trial
@@ -263,18 +269,19 @@ def trial_config(base: dict[str, Any], space: SearchSpace, params: dict[str, Any
 class TrialContext:
     """Everything a trial gets besides its parameters. No test keys: by construction."""
 
+    method: str
     data: dict[str, Any]  # DataSpec
     train_keys: tuple[str, ...]
     val_keys: tuple[str, ...]
     base: dict[str, Any]  # preset config (full epochs) as a dict
     space: SearchSpace
-    epochs: tuple[int, int]
+    epochs: dict[str, int]
     workers: int = 0
     gpus: float = 0.0
 
 
 def _tune_reporter(rule: str):
-    """Runtime.report for an in-process trial: one Tune result per RL epoch."""
+    """Runtime.report for an in-process trial: one Tune result per scored epoch."""
     history: list[dict[str, Any]] = []
 
     def report(row: dict[str, Any], state: dict[str, Any] | None) -> None:
@@ -287,7 +294,8 @@ def _tune_reporter(rule: str):
 
 def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     """The Tune function trainable: train on ctx.train_keys, report the objective on ctx.val_keys."""
-    cfg = trial_config(ctx.base, ctx.space, params, ctx.epochs)
+    method = get_method(ctx.method)
+    cfg = trial_config(method, ctx.base, ctx.space, params, ctx.epochs)
     spec = DataSpec.from_dict(ctx.data)
     if ctx.workers == 0:
         torch.set_num_threads(1)
@@ -295,9 +303,8 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         train = [videos[k] for k in ctx.train_keys]
         val = [videos[k] for k in ctx.val_keys]
         device = torch.device("cuda" if ctx.gpus > 0 and torch.cuda.is_available() else "cpu")
-        gen, _ = trsum.pretrain_generator(cfg, train, trsum.Runtime(device=device))
         rt = trsum.Runtime(device=device, report=_tune_reporter(ctx.space.objective))
-        trsum.train_summarizer(cfg, train, gen, rt, val_videos=val, dataset=spec.dataset)
+        method.train_scored(cfg, train, val, rt, spec.dataset)
         return
     # Tune over Train: this trial holds 0.01 CPU and drives ctx.workers DDP workers.
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -305,10 +312,13 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     storage = ray.tune.get_context().get_trial_dir()
     common = dict(num_workers=ctx.workers, use_gpu=ctx.gpus > 0, storage_path=storage, max_failures=1,
                   gpus_per_worker=(ctx.gpus / ctx.workers) if ctx.gpus > 0 else None)
+    # Only the scored stage reports to Tune: one result per epoch (ASHA's time unit).
+    scored = dict(val_keys=ctx.val_keys, objective=ctx.space.objective, callbacks=[TuneReportCallback()], **common)
+    if method.name != "trsum":
+        fit_stage_full(method.name, cfg, spec, ctx.train_keys, name=method.name, **scored)
+        return
     g = fit_stage_full("generator", cfg, spec, ctx.train_keys, name="generator", **common)
-    # Only the summarizer stage reports to Tune: one result per RL epoch (ASHA's time unit).
-    fit_stage_full("summarizer", cfg, spec, ctx.train_keys, val_keys=ctx.val_keys, generator_checkpoint=g.checkpoint,
-                   objective=ctx.space.objective, callbacks=[TuneReportCallback()], name="summarizer", **common)
+    fit_stage_full("summarizer", cfg, spec, ctx.train_keys, generator_checkpoint=g.checkpoint, name="summarizer", **scored)
 
 
 # ------------------------------------------------------------------------- progress and rows
@@ -333,21 +343,21 @@ class _TrialRows(ray.tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if self.verbose:
-            print(f"[fold {self.fold}] trial {trial.trial_id} rl_epoch {result.get('rl_epoch')}: "
+            print(f"[fold {self.fold}] trial {trial.trial_id} epoch {result.get('scored_epoch')}: "
                   f"objective {result.get('objective', float('nan')):.4f}", flush=True)
 
     def _row(self, trial, status: str) -> None:
         last = trial.last_result or {}
         objective = last.get("objective")
         objective = None if objective is None or (isinstance(objective, float) and math.isnan(objective)) else float(objective)
-        if status == "TERMINATED" and last.get("rl_epoch", self.max_t) < self.max_t:
+        if status == "TERMINATED" and last.get("scored_epoch", self.max_t) < self.max_t:
             status = "EARLY_STOPPED"
         self.ended += 1
         if status != "ERROR":
             self.finished += 1
         wall = last.get("time_total_s")
         print(f"[fold {self.fold}] trial {trial.trial_id} {status} ({self.finished}/{self.n_trials}) after "
-              f"{last.get('rl_epoch', 0)}/{self.max_t} RL epochs, {wall or 0:.0f} s: objective "
+              f"{last.get('scored_epoch', 0)}/{self.max_t} epochs, {wall or 0:.0f} s: objective "
               f"{'n/a' if objective is None else f'{objective:.4f}'}  {_fmt_params(trial.config)}", flush=True)
         leaderboard.append_rows(self.results_dir, "trials", [{
             **self.base_row, "trial_id": trial.trial_id, "params": dict(trial.config), "objective": objective,
@@ -411,6 +421,7 @@ def _close_interrupted(study: optuna.Study) -> int:
 def tune_fold(
     *,
     fold: int,
+    method: Method,
     data: DataSpec,
     train_keys: tuple[str, ...],
     val_keys: tuple[str, ...],
@@ -447,8 +458,8 @@ def tune_fold(
     if done or stale:
         print(f"[fold {fold}] resuming the search: {done} finished trial(s) kept, {stale} interrupted, "
               f"{remaining} to run", flush=True)
-    cfg = trial_config(base, space, {})
-    epochs = budget.trial_epochs(cfg)
+    cfg = trial_config(method, base, space, {})
+    epochs = budget.trial_epochs(method, cfg)
     if remaining:
         # The preset's own values go first (when inside the space), so the search starts from them.
         default_point = {n: getattr(cfg, n) for n in space.params}
@@ -459,14 +470,14 @@ def tune_fold(
         searcher = OptunaSearch(
             space=space.distributions(), metric="objective", mode="max", sampler=sampler, study_name=study_name,
             storage=storage, points_to_evaluate=[default_point] if in_space and not study.trials else None)
-        max_t = epochs[1]
-        scheduler = ASHAScheduler(time_attr="rl_epoch", metric="objective", mode="max", max_t=max_t,
+        max_t = epochs[method.scored_epochs]
+        scheduler = ASHAScheduler(time_attr="scored_epoch", metric="objective", mode="max", max_t=max_t,
                                   grace_period=min(budget.grace_period, max_t), reduction_factor=budget.reduction_factor)
-        ctx = TrialContext(data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus)
+        ctx = TrialContext(method.name, data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus)
         resources = {"cpu": 1.0, "gpu": gpus} if workers == 0 else {"cpu": DRIVER_CPU}
         trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), resources)
         print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
-              f"{len(val_keys)} validation videos; trial = {epochs[0]} generator + <= {epochs[1]} RL epochs; "
+              f"{len(val_keys)} validation videos; trial = {_fmt_epochs(method, epochs)}; "
               f"objective = best {space.objective} value", flush=True)
         rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done)
         tuner = ray.tune.Tuner(
@@ -502,6 +513,7 @@ class FinalJob:
     """The final fit of one fold (runs as a Ray task; may see the test keys: it scores them)."""
 
     fold: int
+    method: str
     data: dict[str, Any]
     train_keys: tuple[str, ...]
     test_keys: tuple[str, ...]
@@ -514,20 +526,24 @@ class FinalJob:
 
 def run_final(job: FinalJob) -> fold_mod.FoldResult:
     """Train the chosen config once with the preset's epochs and score the test fold."""
+    method = get_method(job.method)
     spec = DataSpec.from_dict(job.data)
-    cfg = trsum.TRSumConfig.from_dict(job.cfg)
+    cfg = method.config_cls.from_dict(job.cfg)
     dataset = prepare_data(spec, quiet=True)
     split = Split(job.train_keys, job.test_keys)
     if job.workers == 0:
         torch.set_num_threads(1)
         device = torch.device("cuda" if job.gpus > 0 and torch.cuda.is_available() else "cpu")
-        return fold_mod.run_trsum_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
-                                       rt=trsum.Runtime(device=device), checkpoint_dir=job.checkpoint_dir)
-    stages = train_stages_on_ray(spec, num_workers=job.workers, use_gpu=job.gpus > 0,
-                                 gpus_per_worker=(job.gpus / job.workers) if job.gpus > 0 else None,
-                                 storage_path=Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
+        return method.run_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                               rt=trsum.Runtime(device=device), checkpoint_dir=job.checkpoint_dir)
+    on_ray = dict(num_workers=job.workers, use_gpu=job.gpus > 0,
+                  gpus_per_worker=(job.gpus / job.workers) if job.gpus > 0 else None,
+                  storage_path=Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
+    if method.name != "trsum":
+        return method.run_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                               checkpoint_dir=job.checkpoint_dir, train_loop=train_on_ray(method.name, spec, **on_ray))
     return fold_mod.run_trsum_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
-                                   checkpoint_dir=job.checkpoint_dir, train_stages=stages)
+                                   checkpoint_dir=job.checkpoint_dir, train_stages=train_stages_on_ray(spec, **on_ray))
 
 
 def reference_rows(dataset: Dataset, test_keys: tuple[str, ...], base: dict[str, Any], n_seeds: int = 10
@@ -550,7 +566,7 @@ def reference_rows(dataset: Dataset, test_keys: tuple[str, ...], base: dict[str,
 
 def write_fold(results_dir: Path, dataset: Dataset, result: fold_mod.FoldResult, test_keys: tuple[str, ...],
                run_row: dict[str, Any], fold: int) -> list[dict[str, Any]]:
-    """Append the TR-SUM rows of a fold plus its human/random rows; returns the fold rows written."""
+    """Append the method's rows of a fold plus its human/random rows; returns the fold rows written."""
     base = {**run_row, "fold": fold}
     fold_rows = []
     for r in result.fold_rows:
@@ -575,11 +591,12 @@ class SearchOptions:
     """What ``tune.py`` asks for (see its --help)."""
 
     dataset: str
+    method: str = "trsum"
     splits: str = "standard"
     folds: list[int] | None = None
     trials: int | None = None
     preset: str = "quick"
-    space: str | os.PathLike = "tune_spaces/trsum.yaml"
+    space: str | os.PathLike | None = None  # None: tune_spaces/<method>.yaml
     gpus_per_trial: float = 0.0
     workers_per_trial: int = 0
     resume: bool = False
@@ -594,10 +611,23 @@ class SearchOptions:
     budget: TuneBudget | None = None
 
 
+def default_space(method: str) -> Path:
+    """tune_spaces/<method>.yaml of the repository."""
+    return Path(__file__).resolve().parents[2] / "tune_spaces" / f"{method}.yaml"
+
+
 def check_options(o: SearchOptions) -> SearchSpace:
     """Every check that needs no Ray and no data (tune.py runs it before starting Ray); returns the space."""
-    if o.preset not in TUNE_DEFAULTS or o.preset not in trsum.PRESETS:
+    if o.method not in METHODS:
+        raise ValueError(f"unknown method {o.method!r}; expected one of {', '.join(METHODS)}")
+    method = get_method(o.method)
+    if o.preset not in TUNE_DEFAULTS or o.preset not in method.presets:
         raise ValueError(f"unknown preset {o.preset!r}; expected one of {', '.join(TUNE_DEFAULTS)}")
+    if o.method == "drdsn" and o.workers_per_trial > 1:
+        batch = method.preset(o.preset, **o.config_overrides).batch_videos
+        if batch < o.workers_per_trial:
+            raise ValueError(f"--workers-per-trial {o.workers_per_trial} with DR-DSN needs batch_videos >= "
+                             f"{o.workers_per_trial} (got {batch}): add --set batch_videos={o.workers_per_trial}")
     if o.splits not in SPLIT_SETS:
         raise ValueError(f"unknown split set {o.splits!r}; expected one of {', '.join(SPLIT_SETS)}")
     if o.trials is not None and o.trials < 1:
@@ -610,21 +640,21 @@ def check_options(o: SearchOptions) -> SearchSpace:
         raise ValueError(f"max_concurrent must be >= 0, got {o.max_concurrent}")
     if o.folds is not None and (not o.folds or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in o.folds)):
         raise ValueError(f"folds must be a non-empty list of fold numbers >= 0, got {o.folds!r}")
-    space = load_space(o.space)
-    trial_config(trsum.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
+    space = load_space(o.space or default_space(o.method), config_cls=method.config_cls)
+    trial_config(method, method.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
     return space
 
 
 def state_path(results_dir: Path, o: SearchOptions, space: SearchSpace) -> Path:
-    """Where the run id of a (dataset, splits, preset, space) search is kept for --resume."""
-    return results_dir / "tune_state" / f"{o.dataset}-{o.splits}-{o.preset}-{space.name}.json"
+    """Where the run id of a (method, dataset, splits, preset, space) search is kept for --resume."""
+    return results_dir / "tune_state" / f"{o.method}-{o.dataset}-{o.splits}-{o.preset}-{space.name}.json"
 
 
 def _run_id(results_dir: Path, o: SearchOptions, space: SearchSpace) -> str:
     path = state_path(results_dir, o, space)
     if o.resume:
         if not path.exists():
-            raise FileNotFoundError(f"--resume: no earlier {o.dataset}/{o.splits}/{o.preset}/{space.name} search "
+            raise FileNotFoundError(f"--resume: no earlier {o.method}/{o.dataset}/{o.splits}/{o.preset}/{space.name} search "
                                     f"in {results_dir} ({path} missing); run without --resume")
         state = json.loads(path.read_text())
         print(f"resuming run {state['run_id']} (started {state['started_at']})", flush=True)
@@ -638,16 +668,22 @@ def _run_id(results_dir: Path, o: SearchOptions, space: SearchSpace) -> str:
     return run_id
 
 
-def folds_done(results_dir: Path, run_id: str) -> set[int]:
-    """Folds of this run that already have TR-SUM rows in folds.parquet."""
+def folds_done(results_dir: Path, run_id: str, method: str) -> set[int]:
+    """Folds of this run that already have rows of ``method`` in folds.parquet."""
     folds = leaderboard.read_table(results_dir, "folds")
-    done = folds[(folds["run_id"] == run_id) & (folds["method"] == METHOD)]
+    done = folds[(folds["run_id"] == run_id) & (folds["method"] == method)]
     return {int(f) for f in done["fold"].unique()}
 
 
-def _print_fold(fold: int, rows: list[dict[str, Any]], wall: float) -> None:
-    trs = {r["selection"]: r for r in rows if r["method"] == METHOD}
-    ref = {r["method"]: r for r in rows if r["method"] != METHOD}
+def _fmt_epochs(method: Method, epochs: dict[str, int]) -> str:
+    if method.pretrain_epochs:
+        return f"{epochs[method.pretrain_epochs]} pretraining + <= {epochs[method.scored_epochs]} scored epochs"
+    return f"<= {epochs[method.scored_epochs]} epochs"
+
+
+def _print_fold(fold: int, method: str, rows: list[dict[str, Any]], wall: float) -> None:
+    trs = {r["selection"]: r for r in rows if r["method"] == method}
+    ref = {r["method"]: r for r in rows if r["method"] != method}
     sel = "  ".join(f"{s} F1 {r['f1']:.3f} tau {r['kendall_tau']:.3f}" for s, r in trs.items())
     print(f"[fold {fold}] TEST ({trs and next(iter(trs.values()))['n_videos']} videos, final fit {wall:.0f} s): {sel}"
           f"  | human F1 {ref['human']['f1']:.3f}  random F1 {ref['random']['f1']:.3f}", flush=True)
@@ -658,7 +694,8 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     space = check_options(o)
     t0 = time.perf_counter()
     results_dir = Path(o.results).resolve()
-    base = trsum.preset(o.preset, **o.config_overrides).to_dict()
+    method = get_method(o.method)
+    base = method.preset(o.preset, **o.config_overrides).to_dict()
     budget = o.budget or TUNE_DEFAULTS[o.preset]
     n_trials = o.trials or budget.trials
     if o.max_concurrent is not None:
@@ -674,11 +711,11 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     if bad:
         raise ValueError(f"--folds {bad} out of range: {o.dataset}/{o.splits} has folds 0..{len(splits) - 1}")
     run_id = _run_id(results_dir, o, space)
-    done = folds_done(results_dir, run_id) if o.resume else set()
-    run_row = {"run_id": run_id, "method": METHOD, "dataset": o.dataset, "features": dataset.features_kind,
+    done = folds_done(results_dir, run_id, method.name) if o.resume else set()
+    run_row = {"run_id": run_id, "method": method.name, "dataset": o.dataset, "features": dataset.features_kind,
                "split_set": o.splits, "commit": leaderboard.git_commit()}
     trial_row = {k: run_row[k] for k in ("run_id", "method", "dataset", "features", "split_set")}
-    print(f"run {run_id}: {o.dataset}/{o.splits} folds {folds}, preset {o.preset}, space {space.name}, "
+    print(f"run {run_id}: {method.name} on {o.dataset}/{o.splits} folds {folds}, preset {o.preset}, space {space.name}, "
           f"{n_trials} trials/fold, results in {results_dir}", flush=True)
 
     final_cpu = 1.0 if o.workers_per_trial == 0 else DRIVER_CPU
@@ -695,9 +732,9 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
             fold, test_keys, row, started = pending.pop(ref)
             result = ray.get(ref)
             rows = write_fold(results_dir, dataset, result, test_keys, row, fold)
-            _print_fold(fold, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
+            _print_fold(fold, method.name, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
             summary["folds"][fold] = {"wall_s": time.perf_counter() - started,
-                                      "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == METHOD}}
+                                      "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == method.name}}
 
     for fold in folds:
         if fold in done:
@@ -708,15 +745,15 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         split = splits[fold]
         # The only place the fold's test keys are read: they go to the final fit, never to tune_fold.
         tune_train, val = validation_holdout(list(split.train_keys), base["val_fraction"], base["seed"])
-        found = tune_fold(fold=fold, data=spec, train_keys=tune_train, val_keys=val, base=base, space=space,
+        found = tune_fold(fold=fold, method=method, data=spec, train_keys=tune_train, val_keys=val, base=base, space=space,
                           budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
                           base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
                           seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False))
-        cfg = trial_config(base, space, found.best_params)
-        job = FinalJob(fold, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
+        cfg = trial_config(method, base, space, found.best_params)
+        job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
-        print(f"[fold {fold}] final fit with the best parameters ({cfg.gen_epochs} generator + {cfg.rl_epochs} RL "
-              f"epochs) started", flush=True)
+        print(f"[fold {fold}] final fit with the best parameters "
+              f"({_fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields})}) started", flush=True)
         pending[final_remote.remote(job)] = (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)
     collect(block=True)
     summary["wall_s"] = time.perf_counter() - t0

@@ -1,8 +1,9 @@
-"""Ray Train around the plain TR-SUM loops: the same functions, run by DDP workers.
+"""Ray Train around the plain training loops: the same functions, run by DDP workers.
 
 ``train_loop_per_worker`` builds a :class:`vidsum.training.trsum.Runtime` from the Ray Train
-context and calls ``trsum.pretrain_generator`` (stage ``'generator'``) or
-``trsum.train_summarizer`` (stage ``'summarizer'``) unchanged. Sharding is the loops' own: every
+context and calls, unchanged, ``trsum.pretrain_generator`` (stage ``'generator'``),
+``trsum.train_summarizer`` (``'summarizer'``), ``sgvs.train_sgvs`` (``'sgvs'``) or
+``drdsn.train_drdsn`` (``'drdsn'``). Sharding is the loops' own: every
 rank draws the same global batches from one seed and takes ``batch[rank::world]``, so N workers
 see exactly the batches one worker would, and DDP averages the gradients.
 
@@ -60,11 +61,20 @@ import torch.nn as nn
 from vidsum.data.datasets import Dataset, attach_user_scores, load_dataset, standin_path
 from vidsum.data.download import real_h5_path
 from vidsum.data.eccv16 import Video, read_file
+from vidsum.models.drdsn import DSN
+from vidsum.models.sgvs import SGVSGenerator
 from vidsum.models.trsum import Generator, Summarizer
-from vidsum.training import trsum
+from vidsum.training import drdsn, sgvs, trsum
 from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
 
-STAGES = ("generator", "summarizer")
+STAGES = ("generator", "summarizer", "sgvs", "drdsn")
+# stage -> (checkpoint kind its loop reports, config class, config field with its epoch count)
+STAGE_INFO: dict[str, tuple[str, type, str]] = {
+    "generator": ("trsum-generator", trsum.TRSumConfig, "gen_epochs"),
+    "summarizer": ("trsum-summarizer", trsum.TRSumConfig, "rl_epochs"),
+    "sgvs": ("sgvs-generator", sgvs.SGVSConfig, "epochs"),
+    "drdsn": ("drdsn", drdsn.DRDSNConfig, "epochs"),
+}
 STATE_FILE = "state.pt"
 HISTORY_FILE = "history.json"
 # Per-rank values that are averaged over ranks before they are reported; the selection values
@@ -146,12 +156,12 @@ def load_videos(spec: DataSpec, keys: list[str] | tuple[str, ...]) -> dict[str, 
 
 def running_objective(row: dict[str, Any], rule: str, history: list[dict[str, Any]]) -> dict[str, Any]:
     """``row`` plus ``objective`` = the best ``sel_<rule>`` so far (this row and ``history``, rows
-    returned by earlier calls) and ``rl_epoch`` = epochs done. Best-so-far is what selection by
+    returned by earlier calls) and ``scored_epoch`` = epochs done. Best-so-far is what selection by
     ``rule`` would pick, so a trial is judged by its best epoch, not its last."""
     value = float(row.get(f"sel_{rule}", math.nan))
     seen = [h["objective"] for h in history if not math.isnan(h.get("objective", math.nan))]
     return {**row, "objective": max(seen + ([] if math.isnan(value) else [value]), default=value),
-            "rl_epoch": int(row["epoch"]) + 1}
+            "scored_epoch": int(row["epoch"]) + 1}
 
 
 @dataclass
@@ -161,7 +171,7 @@ class _Reporter:
     Every row gets ``resumed_from``: the checkpoint epoch this attempt started from (-1: fresh).
     objective: a selection rule ('validation' | 'label_free'); when set, each row also gets
     ``objective`` = the best ``sel_<rule>`` so far (what Tune optimises: the best epoch's
-    validation value) and ``rl_epoch`` = epochs done.
+    validation value) and ``scored_epoch`` = epochs done.
     crash_once: {'after_epoch', 'marker', 'rank', 'delay_s'} -- fault injection for tests: that
     rank exits hard ``delay_s`` after reporting that epoch, once (the marker file remembers).
     """
@@ -222,7 +232,7 @@ def _latest_state(stage: str) -> tuple[dict[str, Any] | None, list[dict[str, Any
     if ckpt is None:
         return None, []
     with ckpt.as_directory() as d:
-        state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=f"trsum-{stage}")
+        state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=STAGE_INFO[stage][0])
         history_path = Path(d) / HISTORY_FILE
         history = json.loads(history_path.read_text()) if history_path.exists() else []
     return state, history
@@ -239,9 +249,9 @@ def load_generator(path: str | os.PathLike) -> Generator:
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
     """One Ray Train worker of stage ``config['stage']``.
 
-    config: stage ('generator' | 'summarizer'), cfg (TRSumConfig dict), data (DataSpec dict),
-    train_keys, val_keys, test_keys (lists; val/test only matter for the summarizer's selection
-    rules), generator_checkpoint (summarizer: path of the stage-1 ``state.pt``), threads,
+    config: stage (one of STAGES), cfg (the stage's config as a dict), data (DataSpec dict),
+    train_keys, val_keys, test_keys (lists; val/test only matter for the selection rules of the
+    scored stages), generator_checkpoint (summarizer: path of the stage-1 ``state.pt``), threads,
     checkpoint_every, objective, crash_once (see :class:`_Reporter`).
     Returns {'history': reported rows} on rank 0 (Result.return_value), None elsewhere.
     """
@@ -249,7 +259,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     torch.set_num_threads(int(config.get("threads", 1)))
-    cfg = trsum.TRSumConfig.from_dict(config["cfg"])
+    _, config_cls, epochs_field = STAGE_INFO[stage]
+    cfg = config_cls.from_dict(config["cfg"])
     spec = DataSpec.from_dict(config["data"])
     train_keys, val_keys, test_keys = (list(config.get(k) or ()) for k in ("train_keys", "val_keys", "test_keys"))
     videos = load_videos(spec, train_keys + val_keys + test_keys)
@@ -259,17 +270,21 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
     rank, world_size = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
     resume, history = _latest_state(stage)
-    reporter = _Reporter(rank, world_size, device, cfg.gen_epochs if stage == "generator" else cfg.rl_epochs,
+    reporter = _Reporter(rank, world_size, device, getattr(cfg, epochs_field),
                          int(config.get("checkpoint_every", 1)), config.get("objective"), config.get("crash_once"),
                          history, -1 if resume is None else int(resume["epoch"]))
     rt = trsum.Runtime(device=device, rank=rank, world_size=world_size, wrap_model=ray.train.torch.prepare_model,
                        report=reporter, resume=resume)
+    selection = dict(val_videos=pick(val_keys) or None, test_videos=pick(test_keys) or None, dataset=spec.dataset)
     if stage == "generator":
         trsum.pretrain_generator(cfg, pick(train_keys), rt)
-    else:
+    elif stage == "summarizer":
         gen = load_generator(config["generator_checkpoint"]).to(device)
-        trsum.train_summarizer(cfg, pick(train_keys), gen, rt, val_videos=pick(val_keys) or None,
-                               test_videos=pick(test_keys) or None, dataset=spec.dataset)
+        trsum.train_summarizer(cfg, pick(train_keys), gen, rt, **selection)
+    elif stage == "sgvs":
+        sgvs.train_sgvs(cfg, pick(train_keys), rt, **selection)
+    else:
+        drdsn.train_drdsn(cfg, pick(train_keys), rt, **selection)
     return {"history": reporter.history} if rank == 0 else None
 
 
@@ -280,12 +295,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
 class StageFit:
     """What one stage's TorchTrainer run produced.
 
-    model:      the trained module (CPU): Generator for 'generator', Summarizer (last epoch) for
-                'summarizer'
+    model:      the trained module (CPU, last epoch): Generator for 'generator', Summarizer for
+                'summarizer', SGVSGenerator (texts attached) for 'sgvs', DSN for 'drdsn'
     history:    reported rows, one per epoch (losses averaged over ranks)
     checkpoint: path of the last checkpoint's ``state.pt`` (the summarizer stage reads the
                 generator from it)
-    best:       summarizer only: train_summarizer's per-rule {'epoch', 'value', 'state'}
+    best:       scored stages: the loop's per-rule {'epoch', 'value', 'state'} ({} for 'generator')
     """
 
     model: nn.Module
@@ -307,7 +322,7 @@ def scaling(num_workers: int, use_gpu: bool, cpus_per_worker: float | None = Non
 
 def fit_stage_full(
     stage: str,
-    cfg: trsum.TRSumConfig,
+    cfg: Any,
     data: DataSpec,
     train_keys: list[str] | tuple[str, ...],
     *,
@@ -369,22 +384,26 @@ def fit_stage_full(
         raise RuntimeError(f"Ray Train {stage} stage reported no checkpoint (0 epochs?)")
     with result.checkpoint.as_directory() as d:
         state_path = Path(d) / STATE_FILE
-        state = load_checkpoint(state_path, expect_kind=f"trsum-{stage}")
+        state = load_checkpoint(state_path, expect_kind=STAGE_INFO[stage][0])
     checkpoint = Path(result.checkpoint.path) / STATE_FILE
     history = (result.return_value or {}).get("history") or list(state["history"])
+    best: dict[str, dict[str, Any]] = {} if stage == "generator" else state["extra"]["best"]
     if stage == "generator":
         model: nn.Module = Generator.from_config(state["model_config"])
-        best: dict[str, dict[str, Any]] = {}
-    else:
+    elif stage == "summarizer":
         model = Summarizer(state["model_config"])
-        best = state["extra"]["best"]
+    elif stage == "sgvs":
+        model = SGVSGenerator.from_config(state["model_config"])
+        model.texts = state["extra"]["texts"]
+    else:
+        model = DSN.from_config(state["model_config"])
     model.load_state_dict(state["model"])
     return StageFit(model, history, checkpoint, best)
 
 
 def fit_stage(
     stage: str,
-    cfg: trsum.TRSumConfig,
+    cfg: Any,
     dataset_name: str,
     data_dir: str | os.PathLike | None,
     train_keys: list[str] | tuple[str, ...],
@@ -427,5 +446,27 @@ def train_stages_on_ray(data: DataSpec, *, num_workers: int, use_gpu: bool, stor
                            test_keys=keys(test_videos), generator_checkpoint=g.checkpoint,
                            name=f"{name}-summarizer", **common)
         return g.model, g.history, s.model, s.history, s.best
+
+    return train
+
+
+def train_on_ray(stage: str, data: DataSpec, *, num_workers: int, use_gpu: bool, storage_path: str | os.PathLike,
+                 max_failures: int = 2, gpus_per_worker: float | None = None, cpus_per_worker: float | None = None,
+                 name: str = "fold"):
+    """A drop-in for a single-stage loop (``sgvs.train_sgvs`` / ``drdsn.train_drdsn``: same
+    arguments, same (model, history, best) result) that runs it under TorchTrainer; the fold
+    runners take it as ``train=``."""
+    if stage not in ("sgvs", "drdsn"):
+        raise ValueError(f"train_on_ray is for the single-stage methods sgvs / drdsn, got {stage!r}")
+
+    def train(cfg, videos, rt=None, *, val_videos=None, test_videos=None, dataset="summe"):
+        if dataset != data.dataset:
+            raise ValueError(f"train_on_ray is for {data.dataset!r}, got videos of {dataset!r}")
+        keys = lambda vs: [v.key for v in vs or ()]  # noqa: E731
+        fit = fit_stage_full(stage, cfg, data, keys(videos), val_keys=keys(val_videos), test_keys=keys(test_videos),
+                             num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path,
+                             max_failures=max_failures, gpus_per_worker=gpus_per_worker,
+                             cpus_per_worker=cpus_per_worker, name=f"{name}-{stage}")
+        return fit.model, fit.history, fit.best
 
     return train

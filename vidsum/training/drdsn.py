@@ -28,6 +28,7 @@ import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -164,6 +165,10 @@ def train_drdsn(
     if not videos:
         raise ValueError("train_drdsn: no training videos")
     rt = rt or Runtime()
+    if rt.world_size > cfg.batch_videos:
+        # each rank takes batch[rank::world]: smaller batches would leave ranks without a video
+        raise ValueError(f"DR-DSN on {rt.world_size} data-parallel workers needs batch_videos >= {rt.world_size}, "
+                         f"got {cfg.batch_videos}")
     torch.manual_seed(cfg.seed)
     shuffle_gen, sample_gen = _seeded(cfg.seed, 21), _seeded(cfg.seed, 22)
     dsn = DSN(d_feat=videos[0].features.shape[1], hidden=cfg.hidden, n_layers=cfg.n_layers)
@@ -235,12 +240,15 @@ def run_drdsn_fold(
     rt: Runtime | None = None,
     checkpoint_dir: str | Path | None = None,
     rules: tuple[str, ...] = ("label_free", "validation", "oracle", "none"),
+    train_loop: Callable[..., tuple[Any, list[dict], dict[str, dict]]] | None = None,
 ) -> FoldResult:
     """Train DR-DSN on one fold and score the test videos under each selection rule (``none`` =
     last epoch); rows as ``run_trsum_fold``'s plus tvn / ms / rauc of the loss curve."""
     t0 = time.perf_counter()
+    # train_loop: a drop-in for train_drdsn (vidsum.distributed.train.train_on_ray runs it under Ray Train)
+    train_fn = train_loop or train_drdsn
     train, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
-    dsn, history, best = train_drdsn(cfg, train, rt, val_videos=val, test_videos=test, dataset=dataset.name)
+    dsn, history, best = train_fn(cfg, train, rt, val_videos=val, test_videos=test, dataset=dataset.name)
     last = {k: v.clone() for k, v in dsn.state_dict().items()}
     states = {"none": {"epoch": cfg.epochs - 1, "state": last}, **best}
     fold_rows, video_rows, selected = evaluate_fold("drdsn", cfg.to_dict(), cfg.seed, dataset, split_set, fold, test, dsn,

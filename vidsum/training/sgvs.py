@@ -510,13 +510,16 @@ def run_sgvs_fold(
     rt: Runtime | None = None,
     checkpoint_dir: str | Path | None = None,
     rules: tuple[str, ...] = ("label_free", "validation", "oracle", "none"),
+    train_loop: Callable[..., tuple[Any, list[dict], dict[str, dict]]] | None = None,
 ) -> FoldResult:
     """Train SG-VS on one fold and score the test videos under each selection rule (``none`` =
     last epoch). With ``checkpoint_dir``, the label-free-selected generator is saved there
     (``sgvs-generator``; texts in its meta)."""
     t0 = time.perf_counter()
+    # train_loop: a drop-in for train_sgvs (vidsum.distributed.train.train_on_ray runs it under Ray Train)
+    train_fn = train_loop or train_sgvs
     train, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
-    gen, history, best = train_sgvs(cfg, train, rt, val_videos=val, test_videos=test, dataset=dataset.name)
+    gen, history, best = train_fn(cfg, train, rt, val_videos=val, test_videos=test, dataset=dataset.name)
     last = {k: v.clone() for k, v in gen.state_dict().items()}
     states = {"none": {"epoch": cfg.epochs - 1, "state": last}, **best}
     fold_rows, video_rows, selected = evaluate_fold("sgvs", cfg.to_dict(), cfg.seed, dataset, split_set, fold, test, gen,
