@@ -95,7 +95,7 @@ def test_event_weights_strength_sets_only_the_order():
 def test_generate_features_marginals_do_not_reveal_weights():
     shot_of_step = np.repeat(np.arange(30), 12)
     weights = np.where(np.arange(30) % 2 == 0, 0.0, 1.0)
-    x = standin.generate_features(shot_of_step, weights, 256, np.random.default_rng(0))
+    x = standin.generate_features(shot_of_step, weights, 256, np.random.default_rng(0), standin.shared_bases("summe", 256, 0))
     assert x.shape == (360, 256) and x.dtype == np.float32 and x.min() > 0
     assert abs(x.mean() - standin.FEATURE_SCALE) < 0.05
     logs = np.log(x.astype(np.float64))
@@ -103,6 +103,33 @@ def test_generate_features_marginals_do_not_reveal_weights():
     for part in (logs[event_steps], logs[~event_steps]):  # same log-normal law either way
         assert abs(part.std() - standin.LOG_SIGMA) < 0.05
         assert abs(part.mean() - (np.log(standin.FEATURE_SCALE) - standin.LOG_SIGMA**2 / 2)) < 0.1
+
+
+def test_events_move_and_live_in_the_shared_event_subspace():
+    """The two cues besides distinctiveness: an event shot changes from step to step (static
+    background does not), and event content lies in the dataset's shared event subspace."""
+    shot_of_step = np.repeat(np.arange(30), 12)
+    weights = np.where(np.arange(30) % 2 == 0, 0.0, 1.0)
+    bg, ev = standin.shared_bases("summe", 256, 0)
+    x = standin.generate_features(shot_of_step, weights, 256, np.random.default_rng(0), (bg, ev))
+    g = (np.log(x.astype(np.float64) / standin.FEATURE_SCALE) + standin.LOG_SIGMA**2 / 2) / standin.LOG_SIGMA
+    step = np.linalg.norm(np.diff(g, axis=0), axis=1)
+    same_shot = shot_of_step[1:] == shot_of_step[:-1]
+    in_event = weights[shot_of_step[1:]] == 1.0
+    assert step[same_shot & in_event].mean() > 1.3 * step[same_shot & ~in_event].mean()
+
+    def share_in(basis, rows):  # fraction of the rows' energy inside span(basis)
+        q, _ = np.linalg.qr(basis.T)
+        return (np.linalg.norm(rows @ q) / np.linalg.norm(rows)) ** 2
+
+    event_rows, background_rows = g[weights[shot_of_step] == 1.0], g[weights[shot_of_step] == 0.0]
+    # content is 70% of the variance; a random 64-d subspace of 256-d holds 25% of anything
+    assert share_in(ev, event_rows) > 0.5 > share_in(bg, event_rows)
+    assert share_in(bg, background_rows) > 0.5 > share_in(ev, background_rows)
+    # the bases are the dataset's: the same for every video, different per dataset and seed
+    assert np.array_equal(standin.shared_bases("summe", 256, 0)[1], ev)
+    assert not np.array_equal(standin.shared_bases("tvsum", 256, 0)[1], ev)
+    assert not np.array_equal(standin.shared_bases("summe", 256, 1)[1], ev)
 
 
 def test_shot_boundaries_visible_in_features():
@@ -238,11 +265,11 @@ def test_distinctiveness_unit():
 
 def test_build_cli(tmp_path, capsys):
     assert standin.build_cli("summe", tmp_path, 0.5, 3, 8) == 0
-    path = tmp_path / "standin_summe_s0.5_seed3_d8.h5"
+    path = tmp_path / f"standin_summe_v{standin.BUILDER_VERSION}_s0.5_seed3_d8.h5"
     assert path.exists() and validate_file(path) == []
     assert read_attrs(path)["seed"] == "3" and str(path) in capsys.readouterr().out
     assert len(read_file(path)) == 25
-    assert standin.standin_filename("tvsum", 0.8, 0, 1024) == "standin_tvsum_s0.8_seed0_d1024.h5"
+    assert standin.standin_filename("tvsum", 0.8, 0, 1024) == f"standin_tvsum_v{standin.BUILDER_VERSION}_s0.8_seed0_d1024.h5"
 
 
 @pytest.mark.parametrize(

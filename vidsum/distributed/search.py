@@ -675,10 +675,12 @@ def folds_done(results_dir: Path, run_id: str, method: str) -> set[int]:
     return {int(f) for f in done["fold"].unique()}
 
 
-def _fmt_epochs(method: Method, epochs: dict[str, int]) -> str:
+def _fmt_epochs(method: Method, epochs: dict[str, int], at_most: bool = True) -> str:
+    """'18 pretraining + <= 5 scored epochs' (a trial ASHA may stop) or '120 pretraining + 25 scored epochs'."""
+    scored = f"{'<= ' if at_most else ''}{epochs[method.scored_epochs]}"
     if method.pretrain_epochs:
-        return f"{epochs[method.pretrain_epochs]} pretraining + <= {epochs[method.scored_epochs]} scored epochs"
-    return f"<= {epochs[method.scored_epochs]} epochs"
+        return f"{epochs[method.pretrain_epochs]} pretraining + {scored} scored epochs"
+    return f"{scored} epochs"
 
 
 def _print_fold(fold: int, method: str, rows: list[dict[str, Any]], wall: float) -> None:
@@ -753,7 +755,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
         print(f"[fold {fold}] final fit with the best parameters "
-              f"({_fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields})}) started", flush=True)
+              f"({_fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started", flush=True)
         pending[final_remote.remote(job)] = (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)
     collect(block=True)
     summary["wall_s"] = time.perf_counter() - t0
