@@ -249,7 +249,7 @@ class TuneBudget:
 # quick: sized for `python tune.py --dataset summe --preset quick` (5 folds) in <= 15 min on 2
 # CPU cores (measured, see README); paper: for a GPU cluster.
 TUNE_DEFAULTS: dict[str, TuneBudget] = {
-    "quick": TuneBudget(trials=2, max_concurrent=2, pretrain_frac=0.15, scored_frac=0.2, grace_period=2,
+    "quick": TuneBudget(trials=2, max_concurrent=2, pretrain_frac=0.1, scored_frac=0.2, grace_period=2,
                         reduction_factor=2),
     "paper": TuneBudget(trials=24, max_concurrent=0, pretrain_frac=0.2, scored_frac=0.5, grace_period=10,
                         reduction_factor=3),

@@ -119,8 +119,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # L1+cos 0.95 after 150 epochs vs 1.13 with dynamic windows after 60; a video-mean predictor
     # scores 1.16, a same-shot-mean oracle 0.50), so `quick` masks random frames; `paper` keeps
     # the method's dynamic windows. The masking ablation compares them. 120 + 25 epochs: one SumMe
-    # fold via `vidsum train` takes ~2 min on an idle 2-core box, but the 5-fold quick tune.py run
-    # took 17+ min there (target 15): the tuning defaults still need trimming.
+    # fold via `vidsum train` takes ~2 min on an idle 2-core box; the 5-fold quick tune.py run
+    # (2 trials per fold, see vidsum.distributed.search.TUNE_DEFAULTS) took 13 min there.
     "quick": dict(
         d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.0, segment_len=64, batch_segments=16,
         gen_epochs=120, gen_lr=2e-3, mask_mode="random", rl_epochs=25, rl_lr=1e-3, beta=0.01,

@@ -1,0 +1,131 @@
+"""Does a method learn? Train it on every (split, seed) of a dataset and compare with random.
+
+    python benchmarks/learns_on_standin.py --method trsum --dataset summe --seeds 0,1,2 --jobs 2
+    python benchmarks/learns_on_standin.py --method trsum --dataset summe --set mask_mode=dynamic --tag dynamic
+
+Each (split, seed) is one ``vidsum train``-style fold run (the method's fold runner, test videos
+scored under every selection rule); the human and random rows of the same test videos are
+computed once per split. Rows are appended to ``<results>/folds.parquet`` / ``videos.parquet``
+(one run id; ``--tag`` goes into the config column), so ``vidsum report`` shows them too.
+Printed: per selection rule, mean ± std over (split, seed) of F1 / tau / rho, the same for the
+random rows, and the margin (method - random) with the share of runs above random. Selection
+rules other than 'oracle' never look at the test videos; 'oracle' is shown labelled.
+
+A run per job in its own process with 1 torch thread (``--jobs`` processes at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _one(job: dict) -> tuple[list[dict], list[dict]]:
+    import torch
+
+    torch.set_num_threads(1)
+    from vidsum.data.datasets import load_dataset
+    from vidsum.data.splits import get_split
+    from vidsum.training.methods import get_method
+
+    method = get_method(job["method"])
+    ds = load_dataset(job["dataset"], job["data_dir"], quiet=True)
+    split = get_split(job["dataset"], job["split_set"], job["split"])
+    cfg = method.preset(job["preset"], seed=job["seed"], **job["overrides"])
+    t0 = time.perf_counter()
+    res = method.run_fold(cfg, ds, split, fold=job["split"], split_set=job["split_set"])
+    print(f"  {job['method']} split {job['split']} seed {job['seed']}: {time.perf_counter() - t0:.0f} s  "
+          + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows), flush=True)
+    return res.fold_rows, res.video_rows
+
+
+def _fmt(values: list[float]) -> str:
+    return f"{np.mean(values):+.3f} ± {np.std(values):.3f}" if values else "n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--method", default="trsum", choices=["trsum", "sgvs", "drdsn"])
+    p.add_argument("--dataset", default="summe", choices=["summe", "tvsum"])
+    p.add_argument("--split-set", default="standard")
+    p.add_argument("--splits", default="0,1,2,3,4")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
+    p.add_argument("--tag", default="", help="label stored in the config column (e.g. an ablation arm)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--results", default="results/learning")
+    a = p.parse_args(argv)
+
+    from vidsum.data.datasets import load_dataset
+    from vidsum.data.splits import get_split
+    from vidsum.distributed.search import reference_rows
+    from vidsum.results import leaderboard
+
+    overrides = {}
+    for item in a.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    splits = [int(s) for s in a.splits.split(",")]
+    seeds = [int(s) for s in a.seeds.split(",")]
+    ds = load_dataset(a.dataset, a.data_dir)  # builds the stand-in once, before the workers start
+    jobs = [dict(method=a.method, dataset=a.dataset, data_dir=a.data_dir, split_set=a.split_set, split=k, seed=s,
+                 preset=a.preset, overrides=overrides) for k in splits for s in seeds]
+    t0 = time.perf_counter()
+    print(f"{len(jobs)} runs of {a.method} ({a.preset}{', ' + a.tag if a.tag else ''}) on {a.dataset} "
+          f"(features={ds.features_kind}), {a.jobs} at a time", flush=True)
+    with mp.get_context("spawn").Pool(a.jobs) as pool:
+        results = pool.map(_one, jobs, chunksize=1)
+    wall = time.perf_counter() - t0
+
+    run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
+    started = leaderboard.utc_now()
+    fold_rows, video_rows, random_rows = [], [], {}
+    for job, (rows, vrows) in zip(jobs, results):
+        for r in rows:
+            config = json.loads(r["config"])
+            if a.tag:
+                config["tag"] = a.tag
+            fold_rows.append({**{k: v for k, v in r.items() if k != "selected_epoch"}, "config": json.dumps(config, sort_keys=True),
+                              "run_id": run_id, "commit": commit, "started_at": started})
+        video_rows += [{**r, "run_id": run_id} for r in vrows]
+    ref_base = {"run_id": run_id, "dataset": a.dataset, "features": ds.features_kind, "split_set": a.split_set,
+                "commit": commit, "started_at": started}
+    for k in splits:
+        f_rows, v_rows = reference_rows(ds, tuple(get_split(a.dataset, a.split_set, k).test_keys), {**ref_base, "fold": k})
+        fold_rows += f_rows
+        video_rows += [{kk: vv for kk, vv in r.items() if kk not in ("commit", "started_at")} for r in v_rows]
+        random_rows[k] = next(r for r in f_rows if r["method"] == "random")
+    leaderboard.append_rows(a.results, "videos", video_rows)
+    leaderboard.append_rows(a.results, "folds", fold_rows)
+
+    print(f"\n{a.method} on {a.dataset} ({ds.features_kind}), splits {splits} x seeds {seeds}, wall {wall:.0f} s "
+          f"(run {run_id} in {a.results})")
+    rnd = {m: [random_rows[k][m] for k in splits] for m in ("f1", "kendall_tau", "spearman_rho")}
+    print(f"{'random':<22} F1 {_fmt(rnd['f1'])}  tau {_fmt(rnd['kendall_tau'])}  rho {_fmt(rnd['spearman_rho'])}")
+    for rule in ("label_free", "validation", "none", "oracle"):
+        mine = [r for r in fold_rows if r["method"] == a.method and r["selection"] == rule]
+        if not mine:
+            continue
+        name = rule + (" (TEST-selected)" if rule == "oracle" else "")
+        vals = {m: [r[m] for r in mine] for m in ("f1", "kendall_tau", "spearman_rho")}
+        margin = {m: [r[m] - random_rows[r["fold"]][m] for r in mine] for m in ("f1", "kendall_tau")}
+        above = {m: sum(x > 0 for x in margin[m]) for m in margin}
+        print(f"{name:<22} F1 {_fmt(vals['f1'])}  tau {_fmt(vals['kendall_tau'])}  rho {_fmt(vals['spearman_rho'])}"
+              f"  | margin vs random: F1 {_fmt(margin['f1'])} ({above['f1']}/{len(mine)} above), "
+              f"tau {_fmt(margin['kendall_tau'])} ({above['kendall_tau']}/{len(mine)} above)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
