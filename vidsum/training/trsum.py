@@ -120,7 +120,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # scores 1.16, a same-shot-mean oracle 0.50), so `quick` masks random frames; `paper` keeps
     # the method's dynamic windows. The masking ablation compares them. 120 + 25 epochs: one SumMe
     # fold via `vidsum train` takes ~2 min on an idle 2-core box; the 5-fold quick tune.py run
-    # (2 trials per fold, see vidsum.distributed.search.TUNE_DEFAULTS) took 13 min there.
+    # (2 trials per fold, see vidsum.distributed.search.TUNE_DEFAULTS) took 12.5 min there.
     "quick": dict(
         d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.0, segment_len=64, batch_segments=16,
         gen_epochs=120, gen_lr=2e-3, mask_mode="random", rl_epochs=25, rl_lr=1e-3, beta=0.01,
