@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _one(job: dict) -> tuple[list[dict], list[dict]]:
+def _one(job: dict):
     import torch
 
     torch.set_num_threads(1)
@@ -42,7 +42,7 @@ def _one(job: dict) -> tuple[list[dict], list[dict]]:
     res = method.run_fold(cfg, ds, split, fold=job["split"], split_set=job["split_set"])
     print(f"  {job['method']} split {job['split']} seed {job['seed']}: {time.perf_counter() - t0:.0f} s  "
           + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows), flush=True)
-    return res.fold_rows, res.video_rows
+    return res
 
 
 def _fmt(values: list[float]) -> str:
@@ -64,18 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="results/learning")
     a = p.parse_args(argv)
 
+    from vidsum.cli import parse_settings
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
-    from vidsum.distributed.search import reference_rows
+    from vidsum.distributed.search import write_fold
     from vidsum.results import leaderboard
 
-    overrides = {}
-    for item in a.set:
-        key, _, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = parse_settings(a.set)
     splits = [int(s) for s in a.splits.split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
     ds = load_dataset(a.dataset, a.data_dir)  # builds the stand-in once, before the workers start
@@ -88,26 +83,21 @@ def main(argv: list[str] | None = None) -> int:
         results = pool.map(_one, jobs, chunksize=1)
     wall = time.perf_counter() - t0
 
-    run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
-    started = leaderboard.utc_now()
-    fold_rows, video_rows, random_rows = [], [], {}
-    for job, (rows, vrows) in zip(jobs, results):
-        for r in rows:
-            config = json.loads(r["config"])
-            if a.tag:
-                config["tag"] = a.tag
-            fold_rows.append({**{k: v for k, v in r.items() if k != "selected_epoch"}, "config": json.dumps(config, sort_keys=True),
-                              "run_id": run_id, "commit": commit, "started_at": started})
-        video_rows += [{**r, "run_id": run_id} for r in vrows]
-    ref_base = {"run_id": run_id, "dataset": a.dataset, "features": ds.features_kind, "split_set": a.split_set,
-                "commit": commit, "started_at": started}
-    for k in splits:
-        f_rows, v_rows = reference_rows(ds, tuple(get_split(a.dataset, a.split_set, k).test_keys), {**ref_base, "fold": k})
-        fold_rows += f_rows
-        video_rows += [{kk: vv for kk, vv in r.items() if kk not in ("commit", "started_at")} for r in v_rows]
-        random_rows[k] = next(r for r in f_rows if r["method"] == "random")
-    leaderboard.append_rows(a.results, "videos", video_rows)
-    leaderboard.append_rows(a.results, "folds", fold_rows)
+    # tune.py's writer: the method's rows plus the human / random rows of the same test videos
+    # (re-written per seed under the same keys, so each split keeps one of each).
+    run_row = {"run_id": leaderboard.new_run_id(), "method": a.method, "dataset": a.dataset,
+               "features": ds.features_kind, "split_set": a.split_set, "commit": leaderboard.git_commit(),
+               "started_at": leaderboard.utc_now()}
+    run_id = run_row["run_id"]
+    fold_rows, random_rows = [], {}
+    for job, res in zip(jobs, results):
+        if a.tag:
+            for r in res.fold_rows:
+                r["config"] = json.dumps({**json.loads(r["config"]), "tag": a.tag}, sort_keys=True)
+        test_keys = tuple(get_split(a.dataset, a.split_set, job["split"]).test_keys)
+        written = write_fold(Path(a.results), ds, res, test_keys, run_row, job["split"])
+        fold_rows += [r for r in written if r["method"] == a.method]
+        random_rows[job["split"]] = next(r for r in written if r["method"] == "random")
 
     print(f"\n{a.method} on {a.dataset} ({ds.features_kind}), splits {splits} x seeds {seeds}, wall {wall:.0f} s "
           f"(run {run_id} in {a.results})")

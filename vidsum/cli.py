@@ -60,18 +60,12 @@ def _method(name: str):
     return method.preset, method.run_fold
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    import datetime as dt
+def parse_settings(items: list[str]) -> dict[str, object]:
+    """``--set key=value`` items -> {key: value}; values read as JSON, else kept as a string."""
     import json
 
-    from vidsum.data.datasets import load_dataset
-    from vidsum.data.splits import get_split
-    from vidsum.results import leaderboard
-
-    preset, run_fold = _method(args.method)
-
-    overrides = {}
-    for item in args.set or []:
+    overrides: dict[str, object] = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set expects key=value, got {item!r}")
@@ -79,6 +73,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value  # a bare string such as mask_mode=fixed
+    return overrides
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from vidsum.data.datasets import load_dataset
+    from vidsum.data.splits import get_split
+    from vidsum.results import leaderboard
+
+    preset, run_fold = _method(args.method)
+
+    overrides = parse_settings(args.set or [])
     cfg = preset(args.preset, seed=args.seed, **overrides)
     ds = load_dataset(args.dataset, args.data_dir)
     split = get_split(args.dataset, args.split_set, args.split)

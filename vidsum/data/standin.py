@@ -275,8 +275,12 @@ def build_video(
     strength: float,
     feature_dim: int,
     seed: int,
+    bases: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Video:
-    """One stand-in video from its real annotation (``index``: position in annotation order)."""
+    """One stand-in video from its real annotation (``index``: position in annotation order).
+
+    bases: ``shared_bases(dataset, feature_dim, seed)``, drawn here when not given (a whole
+    build draws them once)."""
     user_scores = annotation.user_scores
     picks = make_picks(annotation.n_frames)
     change_points = make_shots(annotation.n_frames, annotation.fps, _rng(seed, dataset, index, _SHOTS))
@@ -286,7 +290,7 @@ def build_video(
     )
     features = generate_features(
         shot_of_steps(picks, change_points), weights, feature_dim, _rng(seed, dataset, index, _FEATURES),
-        shared_bases(dataset, feature_dim, seed),
+        shared_bases(dataset, feature_dim, seed) if bases is None else bases,
     )
     if dataset == "summe":
         user_summary = (user_scores > 0).astype(np.uint8)
@@ -351,8 +355,9 @@ def build_standin(
             raise ValueError("keys: empty list; pass None for every video")
         if len(set(wanted)) != len(wanted):
             raise ValueError(f"keys: duplicates in {wanted}")
+    bases = shared_bases(dataset, int(feature_dim), int(seed))
     videos = [
-        build_video(dataset, index_of[k], anns[index_of[k]], strength, int(feature_dim), int(seed))
+        build_video(dataset, index_of[k], anns[index_of[k]], strength, int(feature_dim), int(seed), bases)
         for k in wanted
     ]
     attrs = {
