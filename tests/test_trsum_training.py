@@ -37,6 +37,21 @@ def test_config_errors():
     with pytest.raises(ValueError, match="not divisible"):
         _cfg(d_model=30)
     assert trsum.preset("paper").d_model == 1024 and trsum.preset("paper").gen_epochs == 250
+    with pytest.raises(ValueError, match="rl_baseline must be"):
+        _cfg(rl_baseline="mean")
+    with pytest.raises(ValueError, match="needs n_episodes >= 2"):
+        _cfg(rl_baseline="leave_one_out", n_episodes=1)
+    assert trsum.preset("paper").rl_baseline == "moving_average"
+
+
+def test_advantages_per_baseline():
+    reward = torch.tensor([[0.2, 0.6], [0.4, 0.6], [0.9, 0.3]])  # (N=3 episodes, B=2 segments)
+    loo = trsum._advantages(_cfg(rl_baseline="leave_one_out"), reward, torch.full((2,), 99.0))
+    # each episode against the mean of the other two of its segment; the baseline argument is unused
+    assert torch.allclose(loo[:, 0], torch.tensor([0.2 - 0.65, 0.4 - 0.55, 0.9 - 0.3]))
+    assert torch.allclose(loo[:, 1], torch.tensor([0.6 - 0.45, 0.6 - 0.45, 0.3 - 0.6]))
+    ma = trsum._advantages(_cfg(rl_baseline="moving_average"), reward, torch.tensor([0.5, 0.1]))
+    assert torch.allclose(ma, reward - torch.tensor([[0.5, 0.1]]))
 
 
 def test_segment_bank_covers_both_views(videos):
@@ -67,6 +82,22 @@ def test_rl_batch_loss_shapes_and_gradient(videos):
     grads = [p.grad for p in summ.parameters() if p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
     assert all(p.grad is None for p in gen.parameters())  # generator stays frozen
+
+
+def test_selection_reward_keeps_the_top_scored_steps(videos, monkeypatch):
+    gen = Generator(d_feat=12, d_model=32, n_heads=4, n_layers=1, d_ff=64).eval()
+    summ = trsum.Summarizer.from_generator(gen)
+    video = videos[0]
+    scores = np.linspace(0, 1, video.n_steps)  # later steps score higher
+    monkeypatch.setattr(trsum, "score_video", lambda *a, **k: scores)
+    k = round(0.3 * video.n_steps)
+    keep = torch.zeros(video.n_steps, dtype=torch.bool)
+    keep[-k:] = True
+    got = trsum.selection_reward(summ, gen, video, 16, keep_fraction=0.3)
+    assert got == pytest.approx(trsum._rebuild_reward(gen, video, keep, 16))
+    assert got != pytest.approx(trsum._rebuild_reward(gen, video, keep.flip(0), 16))  # the scores decide
+    # everything kept: nothing to rebuild, L_rec 0, reward sigmoid(0)
+    assert trsum.selection_reward(summ, gen, video, 16, keep_fraction=1.0) == pytest.approx(0.5)
 
 
 def test_length_term_pulls_mean_p_toward_delta(videos):

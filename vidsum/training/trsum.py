@@ -412,6 +412,7 @@ def selection_reward(summ: nn.Module, gen: Generator, video: Video, segment_len:
     return _rebuild_reward(gen, video, keep.to(device), segment_len)
 
 
+@torch.no_grad()
 def _rebuild_reward(gen: Generator, video: Video, keep: torch.Tensor, segment_len: int) -> float:
     """sigmoid(-L_rec) of rebuilding ``video`` (sequential segments) from the steps in ``keep`` (n_steps,) bool."""
     device = keep.device
