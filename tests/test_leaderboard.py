@@ -393,6 +393,19 @@ def test_report_contents(tmp_path):
     assert "trsum tvsum: 2 trials over 1 fold(s) (ERROR 1, TERMINATED 1)" in text
 
 
+def test_report_counts_reference_rows_once_per_fold(tmp_path):
+    _fill_leaderboard(tmp_path)
+    # a second run over the same folds writes its method rows and the same human/random rows again
+    lb.append_rows(tmp_path, "folds", [fold_row("trsum", "tvsum", 0, 5, run_id="run-b"),
+                                       fold_row("human", "tvsum", 0, 0, "none", f1=0.55, run_id="run-b"),
+                                       fold_row("random", "tvsum", 0, 0, "none", f1=0.58, run_id="run-b")])
+    lines = lb.report(tmp_path).splitlines()
+    row = lambda m, sel: next(l for l in lines if l.split()[:5] == ["tvsum", "generated", "kfold", sel, m])  # noqa: E731
+    assert row("trsum", "label_free").split()[5:8] == ["7", "3", "3"]  # method rows all count
+    assert row("human", "none").split()[5:8] == ["3", "3", "1"]
+    assert row("random", "none").split()[5:8] == ["3", "3", "1"]
+
+
 def test_report_flags_mixed_conventions_and_missing_file(tmp_path):
     rows = [fold_row(corr_convention="otani2019"), fold_row(fold=1, corr_convention="legacy")]
     lb.append_rows(tmp_path, "folds", rows)
