@@ -1,0 +1,132 @@
+"""Does TR-SUM's stage-2 reward prefer summaries of the important steps? (a diagnostic, not a test)
+
+    python benchmarks/reward_signal.py --dataset summe --splits 0,1,2
+    python benchmarks/reward_signal.py --dataset summe --splits 0 --set gen_epochs=480
+
+REINFORCE can only move the summarizer toward what its reward prefers. This trains the quick
+generator of each split on its training videos (as stage 1 does), then, without any summarizer,
+scores fixed Bernoulli keep-policies with the stage-2 reward (sigmoid(-L_rec) of each sequential
+segment rebuilt from its kept steps, exactly ``trsum.rl_batch_loss``'s reward):
+
+    flat      p_t = delta                                   (no preference)
+    aligned   p_t = delta + a  if gtscore_t > the video's median, else delta - a
+    anti      p_t = delta - a  if gtscore_t > the video's median, else delta + a
+
+(all keep about delta of the steps), ``--episodes`` episodes per segment each, on the training
+videos (what stage 2 learns from) and the test videos. Printed per split and pooled: mean reward
+per policy; aligned - flat and aligned - anti with the share of videos where it is positive; and
+the signal-to-noise of one episode, (aligned - flat) / sd(reward of one flat episode of a
+segment), which says how many episodes REINFORCE needs to see the preference at all
+(about (1 / snr)^2). gtscore is used only to define the policies: this measures the reward, it
+selects nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def segment_rewards(gen, features: torch.Tensor, keep_prob: np.ndarray, segment_len: int, episodes: int,
+                    rng: torch.Generator) -> torch.Tensor:
+    """(episodes, S) stage-2 reward of each sequential segment of one video, kept steps drawn
+    from Bernoulli(keep_prob) (n_steps,); features (n_steps, D)."""
+    from vidsum.models.trsum import summary_reconstruction_loss
+    from vidsum.segments import gather_segments
+    from vidsum.training.trsum import _segment_index
+
+    n_steps = features.shape[0]
+    index = _segment_index(n_steps, segment_len, "sequential")
+    x, pad = gather_segments(features, index)  # (S, L, D), (S, L)
+    p = torch.from_numpy(keep_prob).float()[index.clamp(min=0)]  # (S, L)
+    s, l, d = x.shape
+    kept = torch.bernoulli(p.expand(episodes, s, l).contiguous(), generator=rng).bool()
+    hidden = (~kept & ~pad).reshape(episodes * s, l)
+    x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
+    x_in = torch.where(hidden.unsqueeze(-1), gen.mask_token.to(x.dtype), x_rep)
+    recon = gen(x_in, key_padding_mask=pad.repeat(episodes, 1))
+    l_rec = summary_reconstruction_loss(recon.float(), gen.target(x_rep), hidden, (~pad).repeat(episodes, 1))
+    return torch.sigmoid(-l_rec).reshape(episodes, s)
+
+
+def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Keep-probabilities (n_steps,) of the flat / aligned / anti policies of one video."""
+    jitter = 1e-9 * rng.standard_normal(gtscore.shape)  # split median ties (gtscore is shot-constant)
+    high = (gtscore + jitter) > np.median(gtscore + jitter)
+    return {"flat": np.full(gtscore.shape, delta),
+            "aligned": np.where(high, delta + tilt, delta - tilt),
+            "anti": np.where(high, delta - tilt, delta + tilt)}
+
+
+def measure(gen, videos, cfg, tilt: float, episodes: int, seed: int) -> dict[str, np.ndarray]:
+    """Per video: mean reward of each policy, and the mean per-segment sd of one flat episode."""
+    np_rng, t_rng = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    out: dict[str, list[float]] = {"flat": [], "aligned": [], "anti": [], "flat_sd": []}
+    for v in videos:
+        feats = torch.from_numpy(v.features)
+        for name, prob in policies(v.gtscore, cfg.delta, tilt, np_rng).items():
+            r = segment_rewards(gen, feats, prob, cfg.segment_len, episodes, t_rng)
+            out[name].append(float(r.mean()))
+            if name == "flat":
+                out["flat_sd"].append(float(r.std(0).mean()))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def report(label: str, m: dict[str, np.ndarray]) -> str:
+    gain, vs_anti = m["aligned"] - m["flat"], m["aligned"] - m["anti"]
+    snr = gain.mean() / m["flat_sd"].mean()
+    return (f"{label:<16} flat {m['flat'].mean():.4f}  aligned {m['aligned'].mean():.4f}  anti {m['anti'].mean():.4f}  "
+            f"| aligned-flat {gain.mean():+.4f} ({np.mean(gain > 0):.0%} of videos)  "
+            f"aligned-anti {vs_anti.mean():+.4f} ({np.mean(vs_anti > 0):.0%})  "
+            f"| one-episode sd {m['flat_sd'].mean():.4f}, snr {snr:+.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="summe", choices=["summe", "tvsum"])
+    p.add_argument("--splits", default="0,1,2")
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
+    p.add_argument("--tilt", type=float, default=0.2, help="a: how far the aligned/anti policies move p from delta")
+    p.add_argument("--episodes", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data-dir", default=None)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+
+    from vidsum.cli import parse_settings
+    from vidsum.data.datasets import load_dataset
+    from vidsum.data.splits import get_split
+    from vidsum.training import trsum
+    from vidsum.training.fold import fold_videos
+
+    cfg = trsum.preset(a.preset, seed=a.seed, **parse_settings(a.set))
+    ds = load_dataset(a.dataset, a.data_dir, quiet=True)
+    print(f"TR-SUM stage-2 reward on {a.dataset} (features={ds.features_kind}), {a.preset} generator "
+          f"({cfg.gen_epochs} epochs, {cfg.mask_mode} masking), delta {cfg.delta}, tilt {a.tilt}, "
+          f"{a.episodes} episodes per segment", flush=True)
+    pooled: dict[str, dict[str, list]] = {"train": {}, "test": {}}
+    for k in [int(s) for s in a.splits.split(",")]:
+        train, _val, test = fold_videos(ds, get_split(a.dataset, "standard", k), cfg.val_fraction, a.seed)
+        t0 = time.perf_counter()
+        gen, hist = trsum.pretrain_generator(cfg, train, trsum.Runtime(device=torch.device("cpu")))
+        gen.eval()
+        print(f"split {k}: generator {time.perf_counter() - t0:.0f} s, final masked loss {hist[-1]['loss']:.3f}")
+        for part, videos in (("train", train), ("test", test)):
+            m = measure(gen, videos, cfg, a.tilt, a.episodes, a.seed + k)
+            print("  " + report(f"{part} ({len(videos)})", m), flush=True)
+            for key, vals in m.items():
+                pooled[part].setdefault(key, []).extend(vals)
+    for part, m in pooled.items():
+        print(report(f"pooled {part}", {k: np.array(v) for k, v in m.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
