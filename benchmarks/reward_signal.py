@@ -36,9 +36,8 @@ def segment_rewards(gen, features: torch.Tensor, keep_prob: np.ndarray, segment_
                     rng: torch.Generator) -> torch.Tensor:
     """(episodes, S) stage-2 reward of each sequential segment of one video, kept steps drawn
     from Bernoulli(keep_prob) (n_steps,); features (n_steps, D)."""
-    from vidsum.models.trsum import summary_reconstruction_loss
     from vidsum.segments import gather_segments
-    from vidsum.training.trsum import _segment_index
+    from vidsum.training.trsum import _segment_index, rebuild_loss
 
     n_steps = features.shape[0]
     index = _segment_index(n_steps, segment_len, "sequential")
@@ -48,10 +47,7 @@ def segment_rewards(gen, features: torch.Tensor, keep_prob: np.ndarray, segment_
     kept = torch.bernoulli(p.expand(episodes, s, l).contiguous(), generator=rng).bool()
     hidden = (~kept & ~pad).reshape(episodes * s, l)
     x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
-    x_in = torch.where(hidden.unsqueeze(-1), gen.mask_token.to(x.dtype), x_rep)
-    recon = gen(x_in, key_padding_mask=pad.repeat(episodes, 1))
-    l_rec = summary_reconstruction_loss(recon.float(), gen.target(x_rep), hidden, (~pad).repeat(episodes, 1))
-    return torch.sigmoid(-l_rec).reshape(episodes, s)
+    return torch.sigmoid(-rebuild_loss(gen, x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s)
 
 
 def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Generator) -> dict[str, np.ndarray]:

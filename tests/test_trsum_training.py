@@ -206,7 +206,7 @@ def test_reinforce_learns_what_the_reward_prefers(baseline):
         return float(np.mean([s[e].mean() - s[~e].mean() for s, e in zip(scores, is_event)]))
 
     untrained = trsum.Summarizer.from_generator(gen)
-    summ, hist, _ = trsum.train_summarizer(cfg, videos, gen)
+    summ, _, _ = trsum.train_summarizer(cfg, videos, gen)
     # The summarizer starts with whatever preference its initial weights give; REINFORCE must
     # move it clearly toward the events (a flipped advantage sign would move it away).
     assert gap(summ) > 0.2 and gap(summ) - gap(untrained) > 0.2

@@ -76,8 +76,8 @@ a vector seen nowhere else (a method that picks diverse frames, DR-DSN, finds th
 from step to step (meant as the cue for a method that keeps what it cannot reconstruct from the
 neighbouring frames; measured, TR-SUM's summary-reconstruction reward barely follows it, see
 ``benchmarks/reward_signal.py``: keeping a video's recurring background helps rebuild the rest
-at least as much). :func:`distinctiveness` is the label-free reference probe of the first cue. Builder version 1 had no U_t and drew P, E independently per video (no shared
-subspaces). Measured there with TR-SUM's quick generator on SumMe split 0: the Kendall tau of
+at least as much). :func:`distinctiveness` is the label-free reference probe of the first cue.
+Builder version 1 had no U_t and drew P, E independently per video (no shared subspaces). Measured there with TR-SUM's quick generator on SumMe split 0: the Kendall tau of
 its masked-reconstruction error vs importance was 0.01 on the test videos, and a summarizer
 regressed directly onto that error on the training videos reached tau 0.15 there but 0.03 on
 the test videos: with every video's content i.i.d. in 1024-d there was nothing a model trained

@@ -332,13 +332,9 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
     # Episodes drawn on CPU from the loop's generator: identical on CPU and GPU for a seed.
     actions = torch.bernoulli(probs.detach().cpu().expand(n_ep, b, l), generator=sample_gen).to(x.device)
     with torch.no_grad():
-        masked = (actions == 0) & valid  # unselected steps are hidden from the generator
+        hidden = ((actions == 0) & valid).reshape(n_ep * b, l)  # unselected steps are hidden from the generator
         x_rep = x.unsqueeze(0).expand(n_ep, b, l, d).reshape(n_ep * b, l, d)
-        x_in = torch.where(masked.reshape(n_ep * b, l, 1), gen.mask_token.to(x.dtype), x_rep)
-        recon = gen(x_in, key_padding_mask=pad.repeat(n_ep, 1))
-        l_rec = summary_reconstruction_loss(recon.float(), gen.target(x_rep), masked.reshape(n_ep * b, l),
-                                            valid.repeat(n_ep, 1)).reshape(n_ep, b)
-        reward = torch.sigmoid(-l_rec)
+        reward = torch.sigmoid(-rebuild_loss(gen, x_rep, pad.repeat(n_ep, 1), hidden)).reshape(n_ep, b)
         advantage = _advantages(cfg, reward, baseline)  # (N, B)
     n_valid = valid.sum(1).clamp(min=1)
     log_pi = actions * probs.log() + (1 - actions) * (1 - probs).log()  # (N, B, L)
@@ -419,11 +415,16 @@ def _rebuild_reward(gen: Generator, video: Video, keep: torch.Tensor, segment_le
     index = _segment_index(video.n_steps, segment_len, "sequential").to(device)
     x, pad = gather_segments(torch.from_numpy(video.features).to(device), index)
     keep_seg = torch.where(index >= 0, keep[index.clamp(min=0)], torch.zeros_like(pad))
-    masked = ~keep_seg & ~pad
-    x_in = torch.where(masked.unsqueeze(-1), gen.mask_token.to(x.dtype), x)
+    return float(torch.sigmoid(-rebuild_loss(gen, x, pad, ~keep_seg & ~pad).mean()))
+
+
+def rebuild_loss(gen: Generator, x: torch.Tensor, pad: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """(B,) L_rec of rebuilding each segment from its visible steps: the ``hidden`` steps are
+    replaced by [MASK], the generator fills them in, ``summary_reconstruction_loss`` scores them.
+    x: (B, L, D) raw features; pad, hidden: (B, L) bool. The stage-2 reward is sigmoid(-L_rec)."""
+    x_in = torch.where(hidden.unsqueeze(-1), gen.mask_token.to(x.dtype), x)
     recon = gen(x_in, key_padding_mask=pad)
-    l_rec = summary_reconstruction_loss(recon.float(), gen.target(x), masked, ~pad)
-    return float(torch.sigmoid(-l_rec.mean()))
+    return summary_reconstruction_loss(recon.float(), gen.target(x), hidden, ~pad)
 
 
 def train_summarizer(
