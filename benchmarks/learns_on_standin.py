@@ -40,9 +40,21 @@ def _one(job: dict):
     cfg = method.preset(job["preset"], seed=job["seed"], **job["overrides"])
     t0 = time.perf_counter()
     res = method.run_fold(cfg, ds, split, fold=job["split"], split_set=job["split_set"])
+    keep = keep_rate(res.history, getattr(cfg, "delta", None))
     print(f"  {job['method']} split {job['split']} seed {job['seed']}: {time.perf_counter() - t0:.0f} s  "
-          + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows), flush=True)
-    return res
+          + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows)
+          + (f"  | keep p {keep['first']:.2f} -> {keep['last']:.2f} (max |p - delta| {keep['max_dev']:.2f})" if keep else ""),
+          flush=True)
+    return res, keep
+
+
+def keep_rate(history: list[dict], delta: float | None) -> dict[str, float] | None:
+    """The scored stage's mean keep probability per epoch ('mean_p' rows): first, last epoch and
+    the largest distance from the target ``delta`` over training; None if there is nothing to say."""
+    ps = [r["mean_p"] for r in history if r.get("stage") != "generator" and "mean_p" in r]
+    if not ps or delta is None:
+        return None
+    return {"first": ps[0], "last": ps[-1], "max_dev": max(abs(p - delta) for p in ps)}
 
 
 def _fmt(values: list[float]) -> str:
@@ -80,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(jobs)} runs of {a.method} ({a.preset}{', ' + a.tag if a.tag else ''}) on {a.dataset} "
           f"(features={ds.features_kind}), {a.jobs} at a time", flush=True)
     with mp.get_context("spawn").Pool(a.jobs) as pool:
-        results = pool.map(_one, jobs, chunksize=1)
+        outputs = pool.map(_one, jobs, chunksize=1)
     wall = time.perf_counter() - t0
+    results = [res for res, _ in outputs]
+    keeps = [keep for _, keep in outputs if keep]
 
     # tune.py's writer: the method's rows plus the human / random rows of the same test videos
     # (re-written per seed under the same keys, so each split keeps one of each).
@@ -114,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<22} F1 {_fmt(vals['f1'])}  tau {_fmt(vals['kendall_tau'])}  rho {_fmt(vals['spearman_rho'])}"
               f"  | margin vs random: F1 {_fmt(margin['f1'])} ({above['f1']}/{len(mine)} above), "
               f"tau {_fmt(margin['kendall_tau'])} ({above['kendall_tau']}/{len(mine)} above)")
+    if keeps:
+        print(f"keep rate (scored stage, mean p): last epoch {_fmt([k['last'] for k in keeps])}, "
+              f"max |p - delta| over training {_fmt([k['max_dev'] for k in keeps])}, "
+              f"runs within 0.05 throughout: {sum(k['max_dev'] <= 0.05 for k in keeps)}/{len(keeps)}")
     return 0
 
 

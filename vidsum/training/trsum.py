@@ -450,9 +450,11 @@ def train_summarizer(
     torch.manual_seed(cfg.seed + 1)
     shuffle_gen, sample_gen = _seeded(cfg.seed, 3), _seeded(cfg.seed, 4)
     gen = _unwrap(generator).to(rt.device).eval()
-    for p in gen.parameters():
-        p.requires_grad_(False)
-    summ = Summarizer.from_generator(gen).to(rt.device)
+    # The summarizer is a trainable copy of the generator's encoder (the paper fine-tunes all of
+    # it). It is built, and made trainable explicitly, *before* the generator is frozen: a deep copy
+    # of frozen parameters is frozen too, and REINFORCE then trained the linear head alone.
+    summ = Summarizer.from_generator(gen).to(rt.device).requires_grad_(True)
+    gen.requires_grad_(False)
     model = rt.wrap_model(summ)
     bank = build_segment_bank(videos, cfg.segment_len)
     opt = torch.optim.Adam(summ.parameters(), lr=cfg.rl_lr)
