@@ -13,7 +13,14 @@ segment rebuilt from its kept steps, exactly ``trsum.rl_batch_loss``'s reward):
     anti      p_t = delta - a  if gtscore_t > the video's median, else delta + a
 
 (all keep about delta of the steps), ``--episodes`` episodes per segment each, on the training
-videos (what stage 2 learns from) and the test videos. Printed per split and pooled: mean reward
+videos (what stage 2 learns from) and the test videos. Beside the trained generator, two rules
+that learn nothing rebuild the hidden steps the same way (same standardised space, same L_rec):
+
+    nearest   copy the nearest visible step (``copy_nearest_visible``): a generator that rebuilds
+              test videos worse than this has not learned anything that transfers
+    similar   copy the visible step most similar to the hidden one (``copy_most_similar_visible``;
+              an oracle: it looks at what it rebuilds), the best any copying rule can do
+ Printed per split and pooled: mean reward
 per policy; aligned - flat and aligned - anti with the share of videos where it is positive; and
 the signal-to-noise of one episode, (aligned - flat) / sd(reward of one flat episode of a
 segment), which says how many episodes REINFORCE needs to see the preference at all
@@ -31,13 +38,33 @@ import numpy as np
 import torch
 
 
+REBUILDERS = ("generator", "nearest", "similar")
+
+
+def rebuilder(name: str, gen):
+    """(x (B, L, D) raw, pad (B, L), hidden (B, L)) -> (B,) L_rec, by the trained generator or by
+    a no-learning copy rule scored in the generator's standardised space."""
+    from vidsum.models.trsum import copy_most_similar_visible, copy_nearest_visible, summary_reconstruction_loss
+    from vidsum.training.trsum import rebuild_loss
+
+    if name == "generator":
+        return lambda x, pad, hidden: rebuild_loss(gen, x, pad, hidden)
+    copy = {"nearest": copy_nearest_visible, "similar": copy_most_similar_visible}[name]
+
+    def rule(x, pad, hidden):
+        target = gen.target(x)
+        return summary_reconstruction_loss(copy(target, hidden, ~pad), target, hidden, ~pad)
+
+    return rule
+
+
 @torch.no_grad()
-def segment_rewards(gen, features: torch.Tensor, keep_prob: np.ndarray, segment_len: int, episodes: int,
+def segment_rewards(rebuild, features: torch.Tensor, keep_prob: np.ndarray, segment_len: int, episodes: int,
                     rng: torch.Generator) -> torch.Tensor:
     """(episodes, S) stage-2 reward of each sequential segment of one video, kept steps drawn
-    from Bernoulli(keep_prob) (n_steps,); features (n_steps, D)."""
+    from Bernoulli(keep_prob) (n_steps,); features (n_steps, D); ``rebuild`` from :func:`rebuilder`."""
     from vidsum.segments import gather_segments
-    from vidsum.training.trsum import _segment_index, rebuild_loss
+    from vidsum.training.trsum import _segment_index
 
     n_steps = features.shape[0]
     index = _segment_index(n_steps, segment_len, "sequential")
@@ -47,7 +74,7 @@ def segment_rewards(gen, features: torch.Tensor, keep_prob: np.ndarray, segment_
     kept = torch.bernoulli(p.expand(episodes, s, l).contiguous(), generator=rng).bool()
     hidden = (~kept & ~pad).reshape(episodes * s, l)
     x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
-    return torch.sigmoid(-rebuild_loss(gen, x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s)
+    return torch.sigmoid(-rebuild(x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s)
 
 
 def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -59,14 +86,16 @@ def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Gene
             "anti": np.where(high, delta - tilt, delta + tilt)}
 
 
-def measure(gen, videos, cfg, tilt: float, episodes: int, seed: int) -> dict[str, np.ndarray]:
-    """Per video: mean reward of each policy, and the mean per-segment sd of one flat episode."""
+def measure(gen, videos, cfg, tilt: float, episodes: int, seed: int, rebuild: str = "generator") -> dict[str, np.ndarray]:
+    """Per video: mean reward of each policy, and the mean per-segment sd of one flat episode.
+    The same seed draws the same policies and episodes for every ``rebuild`` rule."""
     np_rng, t_rng = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    rebuild_fn = rebuilder(rebuild, gen)
     out: dict[str, list[float]] = {"flat": [], "aligned": [], "anti": [], "flat_sd": []}
     for v in videos:
         feats = torch.from_numpy(v.features)
         for name, prob in policies(v.gtscore, cfg.delta, tilt, np_rng).items():
-            r = segment_rewards(gen, feats, prob, cfg.segment_len, episodes, t_rng)
+            r = segment_rewards(rebuild_fn, feats, prob, cfg.segment_len, episodes, t_rng)
             out[name].append(float(r.mean()))
             if name == "flat":
                 out["flat_sd"].append(float(r.std(0).mean()))
@@ -76,7 +105,7 @@ def measure(gen, videos, cfg, tilt: float, episodes: int, seed: int) -> dict[str
 def report(label: str, m: dict[str, np.ndarray]) -> str:
     gain, vs_anti = m["aligned"] - m["flat"], m["aligned"] - m["anti"]
     snr = gain.mean() / m["flat_sd"].mean()
-    return (f"{label:<16} flat {m['flat'].mean():.4f}  aligned {m['aligned'].mean():.4f}  anti {m['anti'].mean():.4f}  "
+    return (f"{label:<26} flat {m['flat'].mean():.4f}  aligned {m['aligned'].mean():.4f}  anti {m['anti'].mean():.4f}  "
             f"| aligned-flat {gain.mean():+.4f} ({np.mean(gain > 0):.0%} of videos)  "
             f"aligned-anti {vs_anti.mean():+.4f} ({np.mean(vs_anti > 0):.0%})  "
             f"| one-episode sd {m['flat_sd'].mean():.4f}, snr {snr:+.2f}")
@@ -107,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TR-SUM stage-2 reward on {a.dataset} (features={ds.features_kind}), {a.preset} generator "
           f"({cfg.gen_epochs} epochs, {cfg.mask_mode} masking), delta {cfg.delta}, tilt {a.tilt}, "
           f"{a.episodes} episodes per segment", flush=True)
-    pooled: dict[str, dict[str, list]] = {"train": {}, "test": {}}
+    pooled: dict[tuple[str, str], dict[str, list]] = {}
     for k in [int(s) for s in a.splits.split(",")]:
         train, _val, test = fold_videos(ds, get_split(a.dataset, "standard", k), cfg.val_fraction, a.seed)
         t0 = time.perf_counter()
@@ -115,12 +144,19 @@ def main(argv: list[str] | None = None) -> int:
         gen.eval()
         print(f"split {k}: generator {time.perf_counter() - t0:.0f} s, final masked loss {hist[-1]['loss']:.3f}")
         for part, videos in (("train", train), ("test", test)):
-            m = measure(gen, videos, cfg, a.tilt, a.episodes, a.seed + k)
-            print("  " + report(f"{part} ({len(videos)})", m), flush=True)
-            for key, vals in m.items():
-                pooled[part].setdefault(key, []).extend(vals)
-    for part, m in pooled.items():
-        print(report(f"pooled {part}", {k: np.array(v) for k, v in m.items()}))
+            for rule in REBUILDERS:
+                m = measure(gen, videos, cfg, a.tilt, a.episodes, a.seed + k, rule)
+                print("  " + report(f"{part} ({len(videos)}) {rule}", m), flush=True)
+                for key, vals in m.items():
+                    pooled.setdefault((part, rule), {}).setdefault(key, []).extend(vals)
+    for (part, rule), m in pooled.items():
+        print(report(f"pooled {part} {rule}", {k: np.array(v) for k, v in m.items()}))
+    gen_flat = {part: np.array(pooled[(part, "generator")]["flat"]) for part in ("train", "test")}
+    near_flat = {part: np.array(pooled[(part, "nearest")]["flat"]) for part in ("train", "test")}
+    for part in ("train", "test"):
+        d = gen_flat[part] - near_flat[part]
+        print(f"generator - nearest copy, flat reward on {part} videos: {d.mean():+.4f} "
+              f"(generator better on {np.mean(d > 0):.0%} of {len(d)} videos)")
     return 0
 
 

@@ -129,7 +129,8 @@ def test_generator_mask_token_and_gradients():
 
 def test_generator_config_round_trip():
     gen = _small_generator()
-    assert gen.config == SMALL and all(type(v) in (int, float) for v in gen.config.values())
+    assert gen.config == {**SMALL, "readout": "direct"}
+    assert all(type(v) in (int, float, str) for v in gen.config.values())
     clone = Generator.from_config(dict(gen.config))
     clone.load_state_dict(gen.state_dict())
     x, kpm = _batch()
@@ -215,3 +216,60 @@ def test_reconstruction_loss_errors():
     weight[2] = False
     with pytest.raises(ValueError, match=r"row\(s\) \[2\]"):
         reconstruction_loss_per_sample(x, x, weight)
+
+
+# ---------------------------------------------------------------- copy rules and the copy read-out
+
+
+def test_nearest_visible_indices_ties_pads_and_empty_rows():
+    from vidsum.models.trsum import nearest_visible
+
+    hidden = torch.tensor([[0, 1, 1, 0, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1, 1]]).bool()
+    valid = torch.ones_like(hidden)
+    valid[0, 7] = False  # a pad is never a source
+    got = nearest_visible(hidden, valid)
+    assert got[0].tolist() == [0, 0, 3, 3, 3, 3, 3, 3]
+    assert got[1].tolist() == [-1] * 8  # nothing visible
+    tie = nearest_visible(torch.tensor([[0, 1, 0]]).bool(), torch.ones(1, 3, dtype=torch.bool))
+    assert tie.tolist() == [[0, 0, 2]]  # equal distance: the earlier step
+
+
+def test_copy_rules_fill_hidden_steps_only():
+    from vidsum.models.trsum import copy_most_similar_visible, copy_nearest_visible
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, 5)
+    x[0, 4] = 3 * x[0, 1]  # step 4's most similar step is step 1 (cosine 1), though 5 is nearer
+    hidden = torch.tensor([[0, 0, 1, 0, 1, 0]]).bool()
+    valid = torch.ones_like(hidden)
+    near = copy_nearest_visible(x, hidden, valid)
+    assert torch.equal(near[0, [0, 1, 3, 5]], x[0, [0, 1, 3, 5]])  # visible steps keep their own
+    assert torch.equal(near[0, 2], x[0, 1]) and torch.equal(near[0, 4], x[0, 3])
+    similar = copy_most_similar_visible(x, hidden, valid)
+    assert torch.equal(similar[0, 4], x[0, 1])
+    assert torch.equal(copy_nearest_visible(x, torch.ones_like(hidden), valid), torch.zeros_like(x))
+
+
+def test_copy_readout_starts_as_the_nearest_copy_and_learns_a_correction():
+    from vidsum.models.trsum import copy_nearest_visible
+
+    gen = Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, readout="copy")
+    x = torch.rand(2, 10, 6)
+    hidden = torch.zeros(2, 10, dtype=torch.bool)
+    hidden[:, 3:6] = True
+    pad = torch.zeros(2, 10, dtype=torch.bool)
+    pad[1, 8:] = True
+    out = gen(x, mask=hidden, key_padding_mask=pad)
+    assert torch.allclose(out, copy_nearest_visible(gen.target(x), hidden, ~pad))
+    out.sum().backward()
+    assert gen.head.weight.grad is not None and gen.head.weight.grad.abs().sum() > 0  # the correction trains
+    direct = Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0)
+    assert direct.config["readout"] == "direct"
+    with pytest.raises(ValueError, match="readout must be one of"):
+        Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, readout="nearest")
+
+
+def test_config_without_readout_loads_as_direct():
+    config = dict(Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16).config)
+    del config["readout"]  # a checkpoint written before the key existed
+    assert Generator.from_config(config).config["readout"] == "direct"

@@ -24,22 +24,65 @@ from torch import nn
 
 from vidsum.models.encoder import TransformerEncoder
 
-CONFIG_KEYS = ("d_feat", "d_model", "n_heads", "n_layers", "d_ff", "dropout", "max_len")
+CONFIG_KEYS = ("d_feat", "d_model", "n_heads", "n_layers", "d_ff", "dropout", "max_len", "readout")
+READOUTS = ("direct", "copy")
+# keys a checkpoint written before they existed may lack, with the value those checkpoints meant
+_CONFIG_DEFAULTS = {"readout": "direct"}
 
 
-def _make_config(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len) -> dict:
+def _make_config(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len, readout="direct") -> dict:
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {'|'.join(READOUTS)}, got {readout!r}")
     return {"d_feat": int(d_feat), "d_model": int(d_model), "n_heads": int(n_heads), "n_layers": int(n_layers),
-            "d_ff": int(d_ff), "dropout": float(dropout), "max_len": int(max_len)}
+            "d_ff": int(d_ff), "dropout": float(dropout), "max_len": int(max_len), "readout": str(readout)}
 
 
 def _check_config(config: dict) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    config = {**_CONFIG_DEFAULTS, **config}
     missing = [k for k in CONFIG_KEYS if k not in config]
     unknown = [k for k in config if k not in CONFIG_KEYS]
     if missing or unknown:
         raise ValueError(f"bad model config: missing keys {missing}, unknown keys {unknown}")
     return _make_config(**config)
+
+
+def nearest_visible(hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, L) long: for each position, the index of the nearest visible step of its row
+    (visible = valid and not hidden; a visible step is its own nearest; ties go to the earlier
+    step), or -1 where the row has no visible step. hidden, valid: (B, L) bool."""
+    visible = valid & ~hidden
+    length = visible.shape[1]
+    pos = torch.arange(length, device=visible.device).expand_as(visible)
+    far = 2 * length + 1  # farther than any real distance
+    # nearest visible at or before t (cumulative max of visible positions), and at or after t
+    left = torch.where(visible, pos, torch.full_like(pos, -far)).cummax(1).values
+    right = torch.where(visible, pos, torch.full_like(pos, far)).flip(1).cummin(1).values.flip(1)
+    nearest = torch.where(pos - left <= right - pos, left, right)
+    return torch.where(visible.any(1, keepdim=True), nearest, torch.full_like(nearest, -1))
+
+
+def copy_nearest_visible(x: torch.Tensor, hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, L, D): every position gets the features of its nearest visible step (visible steps
+    keep their own); zeros in rows with no visible step (the mean, in standardised space).
+    The no-learning rebuilder a generator has to beat. x: (B, L, D); hidden, valid: (B, L) bool."""
+    index = nearest_visible(hidden, valid)
+    copied = x.gather(1, index.clamp(min=0).unsqueeze(-1).expand_as(x))
+    return torch.where((index >= 0).unsqueeze(-1), copied, torch.zeros_like(x))
+
+
+def copy_most_similar_visible(x: torch.Tensor, hidden: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, L, D): each hidden step gets the visible step of its row with the highest cosine
+    similarity to *its own* (hidden) features: an oracle rebuilder (it looks at what it rebuilds),
+    an upper reference for any rule that copies a kept step. Visible steps keep their own; rows
+    with no visible step get zeros. x: (B, L, D); hidden, valid: (B, L) bool."""
+    visible = valid & ~hidden
+    unit = F.normalize(x.float(), dim=-1)
+    sim = (unit @ unit.transpose(1, 2)).masked_fill(~visible.unsqueeze(1), float("-inf"))  # (B, L query, L key)
+    index = torch.where(visible, torch.arange(x.shape[1], device=x.device).expand_as(visible), sim.argmax(-1))
+    copied = x.gather(1, index.unsqueeze(-1).expand_as(x))
+    return torch.where(visible.any(1, keepdim=True).unsqueeze(-1), copied, torch.zeros_like(x))
 
 
 def n_parameters(module: nn.Module) -> int:
@@ -79,19 +122,30 @@ class Generator(nn.Module):
     """Masked-feature reconstructor.
 
     forward(x (B, L, d_feat), mask (B, L) bool True = replace by [MASK] (or None),
-    key_padding_mask (B, L) bool True = pad (or None)) -> recon (B, L, d_feat).
+    key_padding_mask (B, L) bool True = pad (or None), hidden (B, L) bool or None)
+    -> recon (B, L, d_feat), in the standardised space of :meth:`target`.
+
+    readout 'direct' (the paper): recon = head(encoder(x)).
+    readout 'copy': recon = copy of the nearest visible step + head(encoder(x)), the head
+    initialised to zero, so an untrained generator rebuilds exactly as
+    :func:`copy_nearest_visible` does and training learns a correction. Why: with 16 training
+    videos the direct generator rebuilt *unseen* videos worse than copying the nearest frame
+    (README, "TR-SUM"). Visible steps are those not in ``hidden`` (default: ``mask``; none).
     ``config`` holds the constructor arguments (plain values): ``Generator(**config)`` rebuilds it.
     """
 
     def __init__(self, d_feat: int = 1024, d_model: int = 1024, n_heads: int = 8, n_layers: int = 3,
-                 d_ff: int = 4096, dropout: float = 0.1, max_len: int = 1024):
+                 d_ff: int = 4096, dropout: float = 0.1, max_len: int = 1024, readout: str = "direct"):
         super().__init__()
-        self.config = _make_config(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len)
+        self.config = _make_config(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len, readout)
         self.encoder = TransformerEncoder(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len)
         # small init like BERT embeddings: a [MASK] far from every real feature is easy to spot
         # anyway; what matters is that it is learned.
         self.mask_token = nn.Parameter(torch.randn(d_feat) * 0.02)
         self.head = nn.Linear(d_model, d_feat)
+        if readout == "copy":
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.norm = FeatureNorm(d_feat)
 
     @classmethod
@@ -99,12 +153,20 @@ class Generator(nn.Module):
         return cls(**_check_config(config))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+                key_padding_mask: torch.Tensor | None = None, hidden: torch.Tensor | None = None) -> torch.Tensor:
+        for name, m in (("mask", mask), ("hidden", hidden)):
+            if m is not None and (m.shape != x.shape[:2] or m.dtype != torch.bool):
+                raise ValueError(f"{name} must be bool {tuple(x.shape[:2])}, got {m.dtype} {tuple(m.shape)}")
         if mask is not None:
-            if mask.shape != x.shape[:2] or mask.dtype != torch.bool:
-                raise ValueError(f"mask must be bool {tuple(x.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
             x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
-        return self.head(self.encoder(self.norm(x), key_padding_mask))
+        z = self.norm(x)
+        out = self.head(self.encoder(z, key_padding_mask))
+        if self.config["readout"] == "copy":
+            hidden = mask if hidden is None else hidden
+            hidden = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) if hidden is None else hidden
+            valid = torch.ones_like(hidden) if key_padding_mask is None else ~key_padding_mask
+            out = out + copy_nearest_visible(z, hidden, valid).to(out.dtype)
+        return out
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction target for raw features ``x``: ``x`` in the standardised space."""

@@ -65,6 +65,7 @@ class TRSumConfig(PlainConfig):
     n_layers: int = 3
     d_ff: int = 4096
     dropout: float = 0.1
+    readout: str = "direct"  # direct (the paper) | copy: nearest visible step + learned correction
     # segments
     segment_len: int = 128  # L
     batch_segments: int = 32  # segments per optimisation step
@@ -97,6 +98,8 @@ class TRSumConfig(PlainConfig):
         problems = []
         if self.mask_mode not in ("dynamic", "random", "fixed"):
             problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
+        if self.readout not in ("direct", "copy"):
+            problems.append(f"readout must be direct|copy, got {self.readout!r}")
         if self.rl_baseline not in ("moving_average", "leave_one_out"):
             problems.append(f"rl_baseline must be moving_average|leave_one_out, got {self.rl_baseline!r}")
         if self.rl_baseline == "leave_one_out" and self.n_episodes < 2:
@@ -262,7 +265,7 @@ def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad:
     plan = _mask_plan(cfg, shot_ids.cpu(), pad.cpu(), mask_gen)
     plan = type(plan)(**{k: v.to(x.device) for k, v in vars(plan).items()})
     x_in = apply_mask(x, plan, _unwrap(gen).mask_token)
-    recon = gen(x_in, key_padding_mask=pad)
+    recon = gen(x_in, key_padding_mask=pad, hidden=plan.masked)
     return reconstruction_loss(recon.float(), _unwrap(gen).target(x), plan.chosen & ~pad)
 
 
@@ -273,7 +276,7 @@ def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None
     shuffle_gen, mask_gen = _seeded(cfg.seed, 1), _seeded(cfg.seed, 2)
     bank = build_segment_bank(videos, cfg.segment_len)
     gen = Generator(d_feat=bank.x.shape[-1], d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
-                    d_ff=cfg.d_ff, dropout=cfg.dropout)
+                    d_ff=cfg.d_ff, dropout=cfg.dropout, readout=cfg.readout)
     gen.norm.fit(bank.x[~bank.pad])
     gen = gen.to(rt.device)
     model = rt.wrap_model(gen)
@@ -422,8 +425,7 @@ def rebuild_loss(gen: Generator, x: torch.Tensor, pad: torch.Tensor, hidden: tor
     """(B,) L_rec of rebuilding each segment from its visible steps: the ``hidden`` steps are
     replaced by [MASK], the generator fills them in, ``summary_reconstruction_loss`` scores them.
     x: (B, L, D) raw features; pad, hidden: (B, L) bool. The stage-2 reward is sigmoid(-L_rec)."""
-    x_in = torch.where(hidden.unsqueeze(-1), gen.mask_token.to(x.dtype), x)
-    recon = gen(x_in, key_padding_mask=pad)
+    recon = gen(x, mask=hidden, key_padding_mask=pad)
     return summary_reconstruction_loss(recon.float(), gen.target(x), hidden, ~pad)
 
 
