@@ -8,7 +8,8 @@
     python tune.py --dataset summe --resume             # continue a killed run
 
 Without the real eccv16 file (--data-dir / $VIDSUM_DATA / ./data) it runs on the stand-in
-dataset (real annotations, generated features), says so, and tags every row features=generated.
+dataset (real annotations, generated features), says so, and tags every row features=generated
+with its cue and strength (--cue events|text|mixed, --strength S).
 Results: <results>/{trials,folds,videos}.parquet; `vidsum report <results>` prints them.
 How it works: vidsum/distributed/search.py.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("trsum", "sgvs", "drdsn")  # vidsum.training.methods.METHODS (not imported: --help stays fast)
+CUES = ("events", "text", "mixed")  # vidsum.data.standin.CUES (likewise)
 
 
 def _folds(text: str) -> list[int]:
@@ -61,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ray Train DDP workers per trial; 0 (default) trains inside the trial process")
     p.add_argument("--resume", action="store_true", help="continue the last run with the same dataset/splits/preset/space")
     p.add_argument("--data-dir", default=None, help="folder with the eccv16 h5 files (default: $VIDSUM_DATA, ./data)")
+    p.add_argument("--cue", default=None, choices=CUES,
+                   help="stand-in only: what the generated features plant (default events; see vidsum/data/standin.py)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="stand-in only: planted signal strength in [0, 1] (default 0.8; 0 = the control)")
     p.add_argument("--address", default=None, help="Ray cluster to join, e.g. auto (default: start a local Ray)")
     p.add_argument("--results", default="results", help="leaderboard folder (default: results)")
     p.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default 0)")
@@ -85,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset, method=args.method, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
         space=args.space, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
         resume=args.resume, data_dir=args.data_dir, results=args.results, seed=args.seed,
-        max_concurrent=args.max_concurrent, verbose=args.verbose, config_overrides=dict(args.set))
+        max_concurrent=args.max_concurrent, verbose=args.verbose, config_overrides=dict(args.set),
+        cue=args.cue, strength=args.strength)
     try:
         check_options(options)
     except (ValueError, FileNotFoundError) as e:

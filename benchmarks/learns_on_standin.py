@@ -35,7 +35,7 @@ def _one(job: dict):
     from vidsum.training.methods import get_method
 
     method = get_method(job["method"])
-    ds = load_dataset(job["dataset"], job["data_dir"], quiet=True)
+    ds = load_dataset(job["dataset"], job["data_dir"], quiet=True, cue=job["cue"], strength=job["strength"])
     split = get_split(job["dataset"], job["split_set"], job["split"])
     cfg = method.preset(job["preset"], seed=job["seed"], **job["overrides"])
     t0 = time.perf_counter()
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="label stored in the config column (e.g. an ablation arm)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--cue", default=None, choices=["events", "text", "mixed"], help="stand-in cue (default events)")
+    p.add_argument("--strength", type=float, default=None, help="stand-in strength in [0, 1] (default 0.8)")
     p.add_argument("--results", default="results/learning")
     a = p.parse_args(argv)
 
@@ -85,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = parse_settings(a.set)
     splits = [int(s) for s in a.splits.split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
-    ds = load_dataset(a.dataset, a.data_dir)  # builds the stand-in once, before the workers start
+    ds = load_dataset(a.dataset, a.data_dir, cue=a.cue, strength=a.strength)  # builds the stand-in once, before the workers start
     jobs = [dict(method=a.method, dataset=a.dataset, data_dir=a.data_dir, split_set=a.split_set, split=k, seed=s,
-                 preset=a.preset, overrides=overrides) for k in splits for s in seeds]
+                 preset=a.preset, overrides=overrides, cue=a.cue, strength=a.strength) for k in splits for s in seeds]
     t0 = time.perf_counter()
     print(f"{len(jobs)} runs of {a.method} ({a.preset}{', ' + a.tag if a.tag else ''}) on {a.dataset} "
           f"(features={ds.features_kind}), {a.jobs} at a time", flush=True)

@@ -69,3 +69,17 @@ def test_train_other_methods_land_in_the_same_tables(tmp_path, method, capsys):
     assert set(folds["method"]) == {method} and set(folds["selection"]) >= {"label_free", "none"}
     assert main(["report", str(tmp_path / "results")]) == 0
     assert method in capsys.readouterr().out
+
+
+def test_train_on_the_text_cue_tags_its_rows(tmp_path, capsys):
+    args = ["train", "sgvs", "--dataset", "summe", "--split", "2", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "results"), "--set", "epochs=1", "--cue", "text", "--strength", "1"]
+    assert main(args) == 0
+    assert "cue=text, strength=1" in capsys.readouterr().out
+    assert (tmp_path / "data" / "standin" / "standin_summe_v3-text_s1_seed0_d1024.h5").exists()
+    for table in ("folds", "videos"):
+        rows = pd.read_parquet(tmp_path / "results" / f"{table}.parquet")
+        assert (rows["cue"] == "text").all() and (rows["strength"] == 1.0).all()
+    assert main(["train", "sgvs", "--dataset", "summe", "--cue", "text", "--strength", "2",
+                 "--data-dir", str(tmp_path / "data")]) == 2
+    assert "strength must be in [0, 1]" in capsys.readouterr().err

@@ -488,3 +488,25 @@ def test_utc_now_is_aware():
 def test_leaderboard_does_not_import_ray():
     code = "import sys, vidsum.results.leaderboard; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_cue_and_strength_columns(tmp_path):
+    """Rows say which stand-in they were measured on; real-feature (and older) rows leave them null."""
+    lb.append_rows(tmp_path, "folds", [fold_row(cue="text", strength=0.8), fold_row(fold=1, features="real"),
+                                       fold_row(fold=2, cue="events", strength=0.0)])
+    df = lb.read_table(tmp_path, "folds").sort_values("fold")
+    assert df["cue"].tolist()[0] == "text" and df["cue"].isna().tolist() == [False, True, False]
+    assert df["strength"].tolist()[0] == 0.8 and np.isnan(df["strength"].tolist()[1])
+    lb.append_rows(tmp_path, "videos", [video_row(cue="mixed", strength=1.0)])
+    assert lb.read_table(tmp_path, "videos")["cue"].tolist() == ["mixed"]
+    with pytest.raises(ValueError, match="column 'cue' must be one of"):
+        lb.append_rows(tmp_path, "folds", [fold_row(cue="audio")])
+    # rows of different stand-ins never share a report line, nor a reference row
+    lb.append_rows(tmp_path, "folds", [fold_row("random", fold=0, selection="none", cue="text", strength=0.8),
+                                       fold_row("random", fold=0, selection="none", cue="events", strength=0.8,
+                                                run_id="run-b")])
+    lines = lb.report(tmp_path).splitlines()
+    assert any(l.split()[:5] == ["tvsum", "generated[text,s=0.8]", "kfold", "label_free", "trsum"] for l in lines)
+    assert any(l.split()[:2] == ["tvsum", "real"] for l in lines)
+    randoms = [l.split()[1] for l in lines if len(l.split()) > 4 and l.split()[4] == "random"]
+    assert sorted(randoms) == ["generated[events,s=0.8]", "generated[text,s=0.8]"]

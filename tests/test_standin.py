@@ -298,3 +298,144 @@ def test_build_cli_rejects_bad_strength(tmp_path):
     with pytest.raises(ValueError, match="strength"):
         standin.build_cli("tvsum", tmp_path, 2.0, 0, 8)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- cues: events (builder v2, the default), text and mixed (v3) -------------------------------
+
+
+def test_default_cue_is_events_and_unchanged(tmp_path):
+    """The default is the 'events' cue, written exactly as before cues existed: same file name,
+    same bytes, no cue attribute, builder version 2."""
+    a = standin.build_standin("summe", tmp_path / "a.h5", feature_dim=8, keys=["video_12"])
+    b = standin.build_standin("summe", tmp_path / "b.h5", feature_dim=8, keys=["video_12"], cue="events")
+    assert a.read_bytes() == b.read_bytes()
+    attrs = read_attrs(a)
+    assert "cue" not in attrs and "text_encoder" not in attrs and attrs["builder_version"] == "2" == standin.BUILDER_VERSION
+    x = read_file(a)["video_12"].features
+    # values of the builder before the cue argument existed (seed 0, strength 0.8, D = 8)
+    assert x.shape == (64, 8)
+    assert np.allclose(x[:2, :4], [[0.41358674, 0.92072237, 0.07911745, 0.18240044],
+                                   [0.21489039, 0.11641517, 0.20055646, 0.46586442]], rtol=1e-5)
+    assert float(x.astype(np.float64).sum()) == pytest.approx(231.05729472, rel=1e-5)
+    assert standin.standin_filename("summe", 0.8, 0, 1024) == "standin_summe_v2_s0.8_seed0_d1024.h5"
+    assert standin.standin_filename("summe", 0.8, 0, 1024, "events") == "standin_summe_v2_s0.8_seed0_d1024.h5"
+
+
+def test_text_cue_file_name_and_attrs(tmp_path, capsys):
+    assert standin.standin_filename("summe", 0.8, 0, 1024, "text") == "standin_summe_v3-text_s0.8_seed0_d1024.h5"
+    assert standin.standin_filename("tvsum", 0, 2, 64, "mixed") == "standin_tvsum_v3-mixed_s0_seed2_d64.h5"
+    assert standin.build_cli("summe", tmp_path, 0.5, 3, 4, cue="text") == 0
+    path = tmp_path / "standin_summe_v3-text_s0.5_seed3_d4.h5"
+    assert path.exists() and validate_file(path) == [] and str(path) in capsys.readouterr().out
+    attrs = read_attrs(path)
+    assert attrs["cue"] == "text" and attrs["builder_version"] == standin.TEXT_BUILDER_VERSION == "3"
+    assert float(attrs["strength"]) == 0.5 and attrs["features"] == "generated"
+    assert attrs["text_encoder"] == "wordllama-l2_supercat-256"
+
+
+def test_cues_share_everything_but_the_features():
+    """Shots, ground truth and weights do not depend on the cue; only the features do."""
+    vs = {c: _video("summe", "video_12", dim=16, annotation=None) if c == "events" else
+          standin.build_video("summe", _index("summe", "video_12"), annotations.by_key("summe")["video_12"],
+                              standin.DEFAULT_STRENGTH, 16, 0, cue=c)
+          for c in standin.CUES}
+    for c in ("text", "mixed"):
+        assert np.array_equal(vs[c].change_points, vs["events"].change_points)
+        assert np.array_equal(vs[c].gtscore, vs["events"].gtscore)
+        assert not np.array_equal(vs[c].features, vs["events"].features)
+    assert not np.array_equal(vs["text"].features, vs["mixed"].features)
+
+
+@pytest.mark.parametrize("cue", ["text", "mixed"])
+def test_text_cue_marginals_stay_log_normal(cue):
+    shot_of_step = np.repeat(np.arange(30), 12)
+    weights = np.where(np.arange(30) % 2 == 0, 0.0, 1.0)
+    direction = standin.text_directions("summe", ["video_1"], 256, 0)["video_1"]
+    x = standin.generate_features(shot_of_step, weights, 256, np.random.default_rng(0),
+                                  standin.shared_bases("summe", 256, 0), cue, direction)
+    assert x.shape == (360, 256) and x.dtype == np.float32 and x.min() > 0
+    logs = np.log(x.astype(np.float64))
+    for part in (logs[weights[shot_of_step] == 1.0], logs[weights[shot_of_step] == 0.0]):
+        assert abs(part.std() - standin.LOG_SIGMA) < 0.1
+        assert abs(part.mean() - (np.log(standin.FEATURE_SCALE) - standin.LOG_SIGMA**2 / 2)) < 0.15
+    with pytest.raises(ValueError, match="needs the video's text_direction"):
+        standin.generate_features(shot_of_step, weights, 256, np.random.default_rng(0),
+                                  standin.shared_bases("summe", 256, 0), cue)
+
+
+def test_text_projection_is_the_datasets():
+    m = standin.text_projection("summe", 256, 32, 0)
+    assert m.shape == (256, 32) and np.array_equal(m, standin.text_projection("summe", 256, 32, 0))
+    assert not np.array_equal(m, standin.text_projection("tvsum", 256, 32, 0))
+    assert not np.array_equal(m, standin.text_projection("summe", 256, 32, 1))
+    d = standin.text_directions("tvsum", ["video_1", "video_2", "video_11"], 32, 0)
+    cats = annotations.by_key("tvsum")
+    same = [k for k in ("video_2", "video_11") if cats[k].category == cats["video_1"].category]
+    for k in same:  # TVSum videos of one category share their text, hence their direction
+        assert np.array_equal(d[k], d["video_1"])
+
+
+def _text_probe(dataset, cue, strength, dim=64):
+    anns = annotations.by_key(dataset)
+    videos = {k: standin.build_video(dataset, _index(dataset, k), anns[k], strength, dim, 0, cue=cue)
+              for k in SUBSET[dataset]}
+    return standin.text_cue_probe(dataset, videos)["tau"]
+
+
+@pytest.mark.parametrize("dataset", ["summe", "tvsum"])
+def test_text_cue_probe_finds_the_text_cue_only_when_planted(dataset):
+    assert _text_probe(dataset, "text", 1.0) > 0.3
+    assert _text_probe(dataset, "mixed", 1.0) > 0.3
+    # 6 videos, per-video sd ~0.1: measured -0.085 / +0.007 and -0.049 / -0.012 (SumMe / TVSum)
+    assert abs(_text_probe(dataset, "text", 0.0)) < 0.15
+    assert abs(_text_probe(dataset, "events", 1.0)) < 0.15
+
+
+def test_text_alignment_unit():
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    s = standin.text_alignment(x, np.array([1.0, 0.0]))
+    assert s.shape == (3,) and s[0] > 0 and s[1] < 0
+    assert standin.text_alignment(np.ones((3, 2)), np.array([1.0, 0.0])).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="direction must be"):
+        standin.text_alignment(x, np.ones(3))
+
+
+def test_bad_cue_is_one_clear_error(tmp_path):
+    from vidsum.data.datasets import load_dataset
+
+    calls = [
+        lambda: standin.build_standin("summe", tmp_path / "x.h5", feature_dim=4, keys=["video_12"], cue="audio"),
+        lambda: standin.build_cli("summe", tmp_path, 0.8, 0, 4, cue="audio"),
+        lambda: standin.standin_filename("summe", 0.8, 0, 4, "audio"),
+        lambda: load_dataset("summe", tmp_path, cue="audio", quiet=True),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="unknown stand-in cue 'audio'; expected one of events, text, mixed"):
+            call()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_dataset_with_cue_tags_the_dataset(tmp_path):
+    from vidsum.data.datasets import load_dataset
+
+    ds = load_dataset("summe", tmp_path, cue="text", strength=0.5, feature_dim=4, quiet=True)
+    assert ds.path.name == "standin_summe_v3-text_s0.5_seed0_d4.h5" and ds.cue == "text" and ds.strength == 0.5
+    assert ds.row_tags() == {"features": "generated", "cue": "text", "strength": 0.5}
+    default = load_dataset("summe", tmp_path, feature_dim=4, quiet=True)
+    assert default.path.name == "standin_summe_v2_s0.8_seed0_d4.h5" and default.cue == "events"
+    assert default.strength == standin.DEFAULT_STRENGTH
+    # a stand-in file in the real file's place still says what it is
+    default.path.rename(tmp_path / "eccv16_dataset_summe_google_pool5.h5")
+    again = load_dataset("summe", tmp_path, cue="text", quiet=True)
+    assert (again.features_kind, again.cue, again.strength) == ("generated", "events", standin.DEFAULT_STRENGTH)
+
+
+def test_vidsum_data_build_cue(tmp_path, capsys):
+    from vidsum.cli import main
+
+    assert main(["data", "build", "--dataset", "summe", "--dest", str(tmp_path), "--feature-dim", "4",
+                 "--cue", "mixed", "--strength", "0"]) == 0
+    assert read_attrs(tmp_path / "standin_summe_v3-mixed_s0_seed0_d4.h5")["cue"] == "mixed"
+    with pytest.raises(SystemExit):
+        main(["data", "build", "--dataset", "summe", "--dest", str(tmp_path), "--cue", "audio"])
+    assert "invalid choice: 'audio'" in capsys.readouterr().err

@@ -197,7 +197,8 @@ def test_check_options_errors(space_file, tmp_path):
                         ({"trials": 0}, "--trials"), ({"workers_per_trial": -1}, "--workers-per-trial"),
                         ({"gpus_per_trial": -1}, "--gpus-per-trial"), ({"folds": []}, "folds"),
                         ({"config_overrides": {"d_model": 30}}, "not divisible"), ({"method": "vasnet"}, "unknown method"),
-                        ({"method": "drdsn", "workers_per_trial": 2, "config_overrides": {}}, "batch_videos")]:
+                        ({"method": "drdsn", "workers_per_trial": 2, "config_overrides": {}}, "batch_videos"),
+                        ({"cue": "audio"}, "unknown stand-in cue 'audio'"), ({"strength": 1.5}, "--strength")]:
         with pytest.raises(ValueError, match=message):
             check_options(_options(space_file, tmp_path, tmp_path, **kw))
 
@@ -390,3 +391,21 @@ def test_cli_errors_exit_2_before_starting_ray(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "tune.py"), "--dataset", "summe", "--folds", "0,0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "distinct" in out.stderr
+
+
+def test_stand_in_options_reach_the_state_file_and_parser(space_file, tmp_path):
+    """--cue / --strength pick the stand-in; a non-default one resumes its own run, not the default's."""
+    from vidsum.distributed.search import check_options, state_path
+
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tune_script", REPO / "tune.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    args = tune.build_parser().parse_args(["--dataset", "summe", "--cue", "text", "--strength", "0"])
+    assert (args.cue, args.strength) == ("text", 0.0)
+    default = _options(space_file, tmp_path, tmp_path)
+    text = _options(space_file, tmp_path, tmp_path, cue="text", strength=0.0)
+    space = check_options(text)
+    assert state_path(tmp_path, default, space).name == f"trsum-summe-kfold-quick-{space.name}.json"
+    assert state_path(tmp_path, text, space).name == f"trsum-summe-kfold-quick-{space.name}-text-s0.json"

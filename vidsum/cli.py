@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+CUES = ("events", "text", "mixed")  # vidsum.data.standin.CUES (not imported: --help stays fast)
+
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from vidsum.data.eccv16 import validate_file
@@ -33,7 +35,7 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
     from vidsum.data.standin import DEFAULT_STRENGTH, build_cli
 
     strength = DEFAULT_STRENGTH if args.strength is None else args.strength
-    return build_cli(args.dataset, args.dest, strength, args.seed, args.feature_dim)
+    return build_cli(args.dataset, args.dest, strength, args.seed, args.feature_dim, cue=args.cue)
 
 
 def _cmd_baselines(args: argparse.Namespace) -> int:
@@ -87,17 +89,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     overrides = parse_settings(args.set or [])
     cfg = preset(args.preset, seed=args.seed, **overrides)
-    ds = load_dataset(args.dataset, args.data_dir)
+    ds = load_dataset(args.dataset, args.data_dir, cue=args.cue, strength=args.strength)
     split = get_split(args.dataset, args.split_set, args.split)
     started = dt.datetime.now(dt.timezone.utc)
     res = run_fold(cfg, ds, split, fold=args.split, split_set=args.split_set, checkpoint_dir=args.checkpoint_dir)
     run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
-    folds = [{**{k: v for k, v in r.items() if k != "selected_epoch"}, "run_id": run_id, "commit": commit,
+    tags = ds.row_tags()  # features, and the stand-in's cue / strength
+    folds = [{**{k: v for k, v in r.items() if k != "selected_epoch"}, **tags, "run_id": run_id, "commit": commit,
               "started_at": started} for r in res.fold_rows]
-    videos = [{**r, "run_id": run_id} for r in res.video_rows]
+    videos = [{**r, **tags, "run_id": run_id} for r in res.video_rows]
     leaderboard.append_rows(args.results, "videos", videos)
     leaderboard.append_rows(args.results, "folds", folds)
-    print(f"\n{args.method} {args.dataset} {args.split_set} split {args.split} (features={ds.features_kind}, "
+    data = ds.features_kind + ("" if ds.cue is None else f", cue={ds.cue}, strength={ds.strength:g}")
+    print(f"\n{args.method} {args.dataset} {args.split_set} split {args.split} (features={data}, "
           f"preset={args.preset}, seed={args.seed}); {len(split.test_keys)} test videos")
     print(f"{'selection':<12}{'epoch':>6}{'F1':>8}{'tau':>8}{'rho':>8}")
     for r in res.fold_rows:
@@ -155,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", required=True, choices=["summe", "tvsum"])
     b.add_argument("--dest", default="data/standin")
     b.add_argument("--strength", type=float, default=None, help="planted signal strength in [0, 1]")
+    b.add_argument("--cue", default="events", choices=CUES,
+                   help="what is planted: events (builder v2, default), text (v3: aligned with the video's text), mixed")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--feature-dim", type=int, default=1024)
     b.set_defaults(func=_cmd_data_build)
@@ -174,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     t.add_argument("--data-dir", default=None)
+    t.add_argument("--cue", default=None, choices=CUES, help="stand-in only: planted cue (default events)")
+    t.add_argument("--strength", type=float, default=None, help="stand-in only: planted strength in [0, 1] (default 0.8)")
     t.add_argument("--results", default="results", help="leaderboard folder")
     t.add_argument("--checkpoint-dir", default=None, help="save the generator and the selected summarizer here")
     t.set_defaults(func=_cmd_train)

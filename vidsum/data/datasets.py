@@ -24,22 +24,39 @@ DATASETS = annotations.DATASETS
 
 @dataclass
 class Dataset:
-    """A loaded dataset. features_kind is 'real' or 'generated' and travels into every result row."""
+    """A loaded dataset. features_kind is 'real' or 'generated' and travels into every result row,
+    with the stand-in's ``cue`` and ``strength`` (None for real features): :meth:`row_tags`."""
 
     name: str
     videos: dict[str, Video]
     features_kind: str
     path: Path
+    cue: str | None = None
+    strength: float | None = None
 
     @property
     def feature_dim(self) -> int:
         return next(iter(self.videos.values())).feature_dim
 
+    def row_tags(self) -> dict[str, object]:
+        """The leaderboard columns that say what data a row was measured on."""
+        return {"features": self.features_kind, "cue": self.cue, "strength": self.strength}
 
-def standin_path(dataset: str, data_dir: Path, strength: float, seed: int, feature_dim: int) -> Path:
+
+def standin_path(dataset: str, data_dir: Path, strength: float, seed: int, feature_dim: int,
+                 cue: str = "events") -> Path:
     from vidsum.data.standin import standin_filename
 
-    return data_dir / "standin" / standin_filename(dataset, strength, seed, feature_dim)
+    return data_dir / "standin" / standin_filename(dataset, strength, seed, feature_dim, cue)
+
+
+def generated_tags(attrs: dict[str, str]) -> tuple[str | None, float | None]:
+    """(cue, strength) from a stand-in file's attributes; (None, None) for real features.
+    A generated file without a cue attribute is builder version 2: cue 'events'."""
+    if attrs.get("features") != "generated":
+        return None, None
+    strength = attrs.get("strength")
+    return attrs.get("cue", "events"), None if strength is None else float(strength)
 
 
 def attach_user_scores(dataset: str, videos: dict[str, Video]) -> None:
@@ -69,17 +86,26 @@ def load_dataset(
     seed: int = 0,
     feature_dim: int = 1024,
     quiet: bool = False,
+    cue: str | None = None,
 ) -> Dataset:
-    """Load ``dataset`` ('summe' | 'tvsum') from the resolved data folder (see module docstring)."""
+    """Load ``dataset`` ('summe' | 'tvsum') from the resolved data folder (see module docstring).
+
+    strength, seed, feature_dim, cue: which stand-in to use when the real file is absent
+    (``vidsum.data.standin``; cue None = 'events', strength None = its default). With the real
+    file they are ignored (a bad cue is still an error)."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    from vidsum.data.standin import DEFAULT_CUE, check_cue
+
+    cue = check_cue(DEFAULT_CUE if cue is None else cue)
     data_dir = resolve_data_dir(None if data_dir is None else str(data_dir))
     real = real_h5_path(dataset, data_dir)
     if real.exists():
         videos = read_file(real)
-        kind = read_attrs(real).get("features", "real")
+        attrs = read_attrs(real)
+        kind = attrs.get("features", "real")
         attach_user_scores(dataset, videos)
-        return Dataset(dataset, videos, kind, real)
+        return Dataset(dataset, videos, kind, real, *generated_tags(attrs))
     if not allow_standin:
         raise FileNotFoundError(
             f"{real} not found; get it with `vidsum data download --dataset {dataset}` "
@@ -88,16 +114,18 @@ def load_dataset(
     from vidsum.data.standin import DEFAULT_STRENGTH, build_standin
 
     strength = DEFAULT_STRENGTH if strength is None else float(strength)
-    path = standin_path(dataset, data_dir, strength, seed, feature_dim)
+    if not 0.0 <= strength <= 1.0:  # also rejects NaN
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    path = standin_path(dataset, data_dir, strength, seed, feature_dim, cue)
     if not quiet:
         print(
             f"\n*** {real.name} not found in {data_dir}: using the STAND-IN {dataset} dataset "
-            f"(real annotations, GENERATED features, strength {strength:g}).\n"
+            f"(real annotations, GENERATED features, cue {cue}, strength {strength:g}).\n"
             f"*** Results are tagged features=generated and say nothing about real-video accuracy.\n",
             file=sys.stderr,
         )
     if not path.exists():
-        build_standin(dataset, path, strength=strength, feature_dim=feature_dim, seed=seed)
+        build_standin(dataset, path, strength=strength, feature_dim=feature_dim, seed=seed, cue=cue)
     videos = read_file(path)
     attach_user_scores(dataset, videos)
-    return Dataset(dataset, videos, "generated", path)
+    return Dataset(dataset, videos, "generated", path, cue, strength)

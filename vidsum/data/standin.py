@@ -94,6 +94,45 @@ tau / rho. The reconstruction cue (SumMe split 0, TR-SUM quick generator trained
 training videos, test videos): Kendall tau of the masked-reconstruction error (50% random
 masks) vs importance 0.08, and 0.11 for a summarizer regressed onto that error map on the
 training videos (version 1: 0.01 and 0.03).
+
+Cues (``cue``, builder versions). What is described above is the 'events' cue, builder version
+2, the default (its files keep their name ``standin_<ds>_v2_s<S>_seed<seed>_d<D>.h5`` and their
+bytes; they carry no ``cue`` attribute). Builder version 3 adds two cues that put importance in
+content aligned with the video's TEXT, the idea SG-VS rests on (``vidsum.text``: the SumMe video
+name, the TVSum category query, encoded by WordLlama, exactly what SG-VS reads by default):
+
+    t_v       the video's unit text vector (d_text = 256), T_v = t_v @ M_text
+    M_text    (d_text, D) i.i.d. N(0, 1), drawn once per (seed, dataset) like B_bg, B_ev (stream 4
+              of index 0, used by no video), so each coordinate of T_v has variance 1
+    'text'    g_t = sqrt(A_CONTENT) * (cos(phi_j) * P[k_j] + sin(phi_j) * T_v) + drift + noise,
+              phi_j = TEXT_ANGLE * w_j, TEXT_ANGLE = pi / 4: no events; a shot of weight 1 is half
+              (in variance) its background, half the text direction; weight 0 is pure background
+    'mixed'   g_t = sqrt(A_CONTENT) * (cos(theta_j) * P[k_j] + sin(theta_j) * (cos(MIX_ANGLE) * E_jt
+              + sin(MIX_ANGLE) * T_v)) + drift + noise, MIX_ANGLE = pi / 4: the events model with
+              half of an important shot's event content replaced by the text direction
+
+with the same w_j (same copula, same draws: at strength 0 the text direction is independent of
+importance), the same shots, prototypes, drift and noise as 'events' for the same seed (the draw
+order does not depend on the cue), and the same log-normal map. TVSum videos of one
+category share their text and so their T_v; SumMe texts are nearly unrelated (mean pairwise
+cosine of the WordLlama vectors 0.03; TVSum 0.13 over videos). Files:
+``standin_<ds>_v3-<cue>_s<S>_seed<seed>_d<D>.h5`` with attributes ``cue`` and ``text_encoder``.
+
+Text-cue check before training (:func:`text_alignment`, :func:`text_cue_probe`,
+``benchmarks/text_cue_probe.py``; seed 0, D = 1024, all videos): Kendall tau-b between the
+frame-text cosine (features standardised per video against T_v, i.e. an alignment that knows
+M_text) and the gtscore, mean over videos, SumMe / TVSum:
+
+    cue      s = 0.8          s = 0            distinctiveness at 0.8 (tau vs gtscore, not annotators)
+    events   -0.01 / +0.01    +0.00 / +0.01    0.39 / 0.40
+    text     +0.47 / +0.45    -0.02 / -0.02    0.12 / 0.08
+    mixed    +0.46 / +0.45    -0.03 / -0.02    0.36 / 0.39
+
+(per-video sd 0.05-0.13). The text cue leaks little into distinctiveness. Whether it can be
+learned from training videos (one-off, not in the benchmark): a ridge map from t_v to each other
+video's gtscore-weighted feature direction, leave-one-video-out, gives tau 0.38 (SumMe) / 0.45
+(TVSum) on cue 'text' at 0.8, against 0.24 / 0.39 for the text-blind mean direction (the texts
+share a common component) and 0.04 / 0.09 on 'events'.
 """
 
 from __future__ import annotations
@@ -112,8 +151,14 @@ from vidsum.data.eccv16 import Video, write_file
 from vidsum.evaluation.summary import knapsack
 
 DATASETS = annotations.DATASETS
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "2"  # the 'events' cue; files and attributes exactly as before cues existed
+TEXT_BUILDER_VERSION = "3"  # the 'text' and 'mixed' cues
 DEFAULT_STRENGTH = 0.8
+CUES = ("events", "text", "mixed")
+DEFAULT_CUE = "events"
+TEXT_ENCODER = "wordllama"  # what SG-VS reads by default (vidsum.training.sgvs.SGVSConfig.text_encoder)
+TEXT_ANGLE = 0.25 * math.pi  # 'text': content angle towards the text direction at w = 1 (half the variance)
+MIX_ANGLE = 0.25 * math.pi  # 'mixed': the share of an important shot's content that is text, not event
 
 STEP = 15  # frames between picks, as in the eccv16 files
 SHOT_SECONDS = (2.0, 8.0)
@@ -130,7 +175,7 @@ FEATURE_SCALE = 0.5
 LOG_SIGMA = 1.0
 
 # Independent random streams of one video; shots etc. must not change when strength changes.
-_SHOTS, _FEATURES, _COUPLING, _BASES = 0, 1, 2, 3
+_SHOTS, _FEATURES, _COUPLING, _BASES, _TEXT = 0, 1, 2, 3, 4
 
 
 def _rng(seed: int, dataset: str, index: int, stream: int) -> np.random.Generator:
@@ -210,15 +255,59 @@ def shared_bases(dataset: str, feature_dim: int, seed: int) -> tuple[np.ndarray,
     return rng.standard_normal((SHARED_RANK, feature_dim)), rng.standard_normal((SHARED_RANK, feature_dim))
 
 
+def check_cue(cue: str) -> str:
+    """``cue`` if it is one of :data:`CUES`, else one ValueError naming it."""
+    if not isinstance(cue, str) or cue not in CUES:
+        raise ValueError(f"unknown stand-in cue {cue!r}; expected one of {', '.join(CUES)}")
+    return cue
+
+
+def builder_version(cue: str) -> str:
+    """The builder version of a cue: 2 for 'events' (unchanged), 3 for 'text' / 'mixed'."""
+    return BUILDER_VERSION if check_cue(cue) == "events" else TEXT_BUILDER_VERSION
+
+
+def text_projection(dataset: str, d_text: int, feature_dim: int, seed: int) -> np.ndarray:
+    """M_text: the (d_text, feature_dim) i.i.d. N(0, 1) map from text space to feature space, one per
+    (seed, dataset) like :func:`shared_bases` (stream _TEXT of index 0, used by no video)."""
+    return _rng(seed, dataset, 0, _TEXT).standard_normal((int(d_text), int(feature_dim)))
+
+
+def text_directions(
+    dataset: str, keys: list[str], feature_dim: int, seed: int, encoder: str = TEXT_ENCODER,
+    cache_dir: str | Path | None | bool = None,
+) -> dict[str, np.ndarray]:
+    """{key: (feature_dim,) float64 T_v = t_v @ M_text}: each video's text in feature space.
+
+    t_v is the unit text vector SG-VS reads (``vidsum.text.text_vectors``: SumMe video name, TVSum
+    category query, encoder ``encoder``), so each coordinate of T_v is N(0, 1) over M_text.
+    """
+    from vidsum import text as text_mod
+
+    vectors = text_mod.text_vectors(dataset, list(keys), encoder, cache_dir=cache_dir)
+    d_text = next(iter(vectors.values())).shape[0]
+    m = text_projection(dataset, d_text, feature_dim, seed)
+    return {k: v.astype(np.float64) @ m for k, v in vectors.items()}
+
+
 def generate_features(
     shot_of_step: np.ndarray, weights: np.ndarray, feature_dim: int, rng: np.random.Generator,
-    bases: tuple[np.ndarray, np.ndarray],
+    bases: tuple[np.ndarray, np.ndarray], cue: str = DEFAULT_CUE, text_direction: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n_steps, feature_dim) float32 log-normal features with the planted structure.
 
     shot_of_step: (n_steps,) shot index of each step; weights: (n_shots,) event weights w_j;
-    bases: :func:`shared_bases`. Draws in a fixed order that does not depend on ``weights``.
+    bases: :func:`shared_bases`. Draws in a fixed order that does not depend on ``weights`` or
+    ``cue`` (so a video has the same prototypes, drift and noise under every cue).
+    cue 'text' / 'mixed' need ``text_direction`` (feature_dim,) T_v (:func:`text_directions`).
     """
+    check_cue(cue)
+    if cue != "events":
+        if text_direction is None:
+            raise ValueError(f"cue {cue!r} needs the video's text_direction")
+        text_direction = np.asarray(text_direction, dtype=np.float64)
+        if text_direction.shape != (feature_dim,):
+            raise ValueError(f"text_direction must be ({feature_dim},), got {text_direction.shape}")
     n_steps, n_shots = shot_of_step.shape[0], weights.shape[0]
     background, event = (b / math.sqrt(b.shape[0]) for b in bases)
     n_proto = int(rng.integers(N_PROTOTYPES[0], N_PROTOTYPES[1] + 1))
@@ -236,7 +325,16 @@ def generate_features(
     w = weights[shot_of_step][:, None]
     theta = 0.5 * math.pi * w
     moving_event = np.sqrt(1 - MOTION * w) * events[shot_of_step] + np.sqrt(MOTION * w) * fresh
-    content = np.cos(theta) * prototypes[proto_of_shot[shot_of_step]] + np.sin(theta) * moving_event
+    background = prototypes[proto_of_shot[shot_of_step]]
+    if cue == "events":
+        content = np.cos(theta) * background + np.sin(theta) * moving_event
+    elif cue == "text":
+        phi = TEXT_ANGLE * w
+        content = np.cos(phi) * background + np.sin(phi) * text_direction
+    else:  # mixed
+        content = np.cos(theta) * background + np.sin(theta) * (
+            math.cos(MIX_ANGLE) * moving_event + math.sin(MIX_ANGLE) * text_direction
+        )
     g = math.sqrt(A_CONTENT) * content + math.sqrt(A_DRIFT) * drift + math.sqrt(A_NOISE) * noise
     return (FEATURE_SCALE * np.exp(LOG_SIGMA * g - 0.5 * LOG_SIGMA**2)).astype(np.float32)
 
@@ -277,11 +375,17 @@ def build_video(
     feature_dim: int,
     seed: int,
     bases: tuple[np.ndarray, np.ndarray] | None = None,
+    cue: str = DEFAULT_CUE,
+    text_direction: np.ndarray | None = None,
 ) -> Video:
     """One stand-in video from its real annotation (``index``: position in annotation order).
 
     bases: ``shared_bases(dataset, feature_dim, seed)``, drawn here when not given (a whole
-    build draws them once)."""
+    build draws them once). text_direction: the video's T_v for cue 'text' / 'mixed', computed
+    here with the default encoder when not given."""
+    check_cue(cue)
+    if cue != "events" and text_direction is None:
+        text_direction = text_directions(dataset, [annotation.key], feature_dim, seed)[annotation.key]
     user_scores = annotation.user_scores
     picks = make_picks(annotation.n_frames)
     change_points = make_shots(annotation.n_frames, annotation.fps, _rng(seed, dataset, index, _SHOTS))
@@ -291,7 +395,7 @@ def build_video(
     )
     features = generate_features(
         shot_of_steps(picks, change_points), weights, feature_dim, _rng(seed, dataset, index, _FEATURES),
-        shared_bases(dataset, feature_dim, seed) if bases is None else bases,
+        shared_bases(dataset, feature_dim, seed) if bases is None else bases, cue, text_direction,
     )
     if dataset == "summe":
         user_summary = (user_scores > 0).astype(np.uint8)
@@ -335,14 +439,20 @@ def build_standin(
     feature_dim: int = 1024,
     seed: int = 0,
     keys: list[str] | None = None,
+    cue: str = DEFAULT_CUE,
+    text_encoder: str = TEXT_ENCODER,
 ) -> Path:
     """Write the stand-in ``dataset`` ('summe' | 'tvsum') to ``out_path`` (eccv16 h5, atomic).
 
-    keys: the subset of videos (``video_N``) to build, default all. File attributes record
-    features='generated', dataset, strength, seed, builder_version and annotations_sha256.
+    keys: the subset of videos (``video_N``) to build, default all. cue: 'events' (builder
+    version 2, the default), 'text' or 'mixed' (version 3; text vectors from ``text_encoder``,
+    a ``vidsum.text`` encoder name). File attributes record features='generated', dataset,
+    strength, seed, builder_version and annotations_sha256, and for 'text' / 'mixed' also cue
+    and text_encoder (an 'events' file has no cue attribute: its bytes are those of version 2).
     Returns the path written.
     """
     strength = _check_args(dataset, strength, feature_dim, seed)
+    check_cue(cue)
     anns = annotations.load(dataset)
     index_of = {a.key: i for i, a in enumerate(anns)}
     if keys is None:
@@ -357,8 +467,13 @@ def build_standin(
         if len(set(wanted)) != len(wanted):
             raise ValueError(f"keys: duplicates in {wanted}")
     bases = shared_bases(dataset, int(feature_dim), int(seed))
+    directions = (
+        {} if cue == "events"
+        else text_directions(dataset, wanted, int(feature_dim), int(seed), encoder=text_encoder)
+    )
     videos = [
-        build_video(dataset, index_of[k], anns[index_of[k]], strength, int(feature_dim), int(seed), bases)
+        build_video(dataset, index_of[k], anns[index_of[k]], strength, int(feature_dim), int(seed), bases,
+                    cue, directions.get(k))
         for k in wanted
     ]
     attrs = {
@@ -367,32 +482,42 @@ def build_standin(
         "strength": repr(strength),
         "seed": str(int(seed)),
         "feature_dim": str(int(feature_dim)),
-        "builder_version": BUILDER_VERSION,
+        "builder_version": builder_version(cue),
         "annotations_sha256": annotations_sha256(dataset),
     }
+    if cue != "events":
+        from vidsum import text as text_mod
+
+        attrs["cue"] = cue
+        attrs["text_encoder"] = text_encoder if text_encoder.endswith(".npz") else text_mod.get_encoder(text_encoder).name
     return write_file(out_path, videos, attrs)
 
 
-def standin_filename(dataset: str, strength: float, seed: int, feature_dim: int) -> str:
-    """File name used by ``build_cli`` (and by ``vidsum.data.datasets.standin_path``)."""
-    return f"standin_{dataset}_v{BUILDER_VERSION}_s{strength:g}_seed{seed}_d{feature_dim}.h5"
+def standin_filename(dataset: str, strength: float, seed: int, feature_dim: int, cue: str = DEFAULT_CUE) -> str:
+    """File name used by ``build_cli`` (and by ``vidsum.data.datasets.standin_path``):
+    ``standin_<dataset>_v2_s<strength>_seed<seed>_d<dim>.h5`` for 'events' (as before cues existed),
+    ``standin_<dataset>_v3-<cue>_s<strength>_seed<seed>_d<dim>.h5`` for 'text' / 'mixed'."""
+    version = builder_version(cue) + ("" if cue == "events" else f"-{cue}")
+    return f"standin_{dataset}_v{version}_s{strength:g}_seed{seed}_d{feature_dim}.h5"
 
 
-def build_cli(dataset: str, dest: str | Path, strength: float, seed: int, feature_dim: int) -> int:
-    """``vidsum data build``: write ``dest/standin_<dataset>_v<version>_s<strength>_seed<seed>_d<dim>.h5``.
+def build_cli(dataset: str, dest: str | Path, strength: float, seed: int, feature_dim: int,
+              cue: str = DEFAULT_CUE) -> int:
+    """``vidsum data build``: write ``dest/`` + :func:`standin_filename`.
 
     ``dest`` is a folder, or the file itself when it ends in ``.h5``. Prints the path, size and
     time; returns the exit status (0).
     """
     strength = _check_args(dataset, strength, feature_dim, seed)
+    check_cue(cue)
     dest = Path(dest)
-    path = dest if dest.suffix == ".h5" else dest / standin_filename(dataset, strength, seed, feature_dim)
+    path = dest if dest.suffix == ".h5" else dest / standin_filename(dataset, strength, seed, feature_dim, cue)
     start = time.perf_counter()
-    build_standin(dataset, path, strength=strength, feature_dim=feature_dim, seed=seed)
+    build_standin(dataset, path, strength=strength, feature_dim=feature_dim, seed=seed, cue=cue)
     took = time.perf_counter() - start
     print(
         f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {took:.1f} s): {dataset} stand-in, "
-        f"real annotations + GENERATED features (strength {strength:g}, seed {seed}, dim {feature_dim})"
+        f"real annotations + GENERATED features (cue {cue}, strength {strength:g}, seed {seed}, dim {feature_dim})"
     )
     return 0
 
@@ -421,3 +546,49 @@ def distinctiveness(features: np.ndarray, k: int = 5, min_gap: int = 16) -> np.n
     counts = finite.sum(axis=1)
     sums = np.where(finite, nearest, 0.0).sum(axis=1)
     return np.divide(sums, counts, out=np.zeros(x.shape[0]), where=counts > 0)
+
+
+def text_alignment(features: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """(n_steps,) label-free probe of the text cue: cosine between each step's features, standardised
+    per dimension over the video (as SG-VS's FeatureNorm standardises its input), and the video's
+    text direction T_v (:func:`text_directions`): the frame-text similarity of an alignment that
+    knows M_text. A dimension constant over the video contributes 0.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    d = np.asarray(direction, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"features: expected (n_steps, D) with n_steps > 0, got shape {x.shape}")
+    if d.shape != (x.shape[1],):
+        raise ValueError(f"direction must be ({x.shape[1]},) like the features, got {d.shape}")
+    sd = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    norms = np.linalg.norm(z, axis=1) * np.linalg.norm(d)
+    return np.divide(z @ d, norms, out=np.zeros(x.shape[0]), where=norms > 0)
+
+
+def text_cue_probe(
+    dataset: str, videos: dict[str, Video], seed: int = 0, encoder: str = TEXT_ENCODER,
+    cache_dir: str | Path | None | bool = None,
+) -> dict[str, float]:
+    """Mean over ``videos`` of the Kendall tau-b between :func:`text_alignment` and the gtscore.
+
+    The text directions are those a stand-in of ``dataset`` built with ``seed`` and ``encoder``
+    uses (the feature width is the videos'). Returns {'tau': mean, 'tau_std': std over videos,
+    'n_videos': n}; a video whose tau is undefined (constant scores) is left out.
+    """
+    from scipy.stats import kendalltau
+
+    if not videos:
+        raise ValueError("text_cue_probe: no videos")
+    dims = {v.feature_dim for v in videos.values()}
+    if len(dims) != 1:
+        raise ValueError(f"text_cue_probe: videos of different feature widths {sorted(dims)}")
+    directions = text_directions(dataset, list(videos), dims.pop(), seed, encoder=encoder, cache_dir=cache_dir)
+    taus = []
+    for key, v in videos.items():
+        tau = kendalltau(text_alignment(v.features, directions[key]), v.gtscore).statistic
+        if np.isfinite(tau):
+            taus.append(float(tau))
+    if not taus:
+        raise ValueError("text_cue_probe: tau undefined for every video")
+    return {"tau": float(np.mean(taus)), "tau_std": float(np.std(taus)), "n_videos": len(taus)}

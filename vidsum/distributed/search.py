@@ -62,6 +62,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from vidsum.data.datasets import Dataset
+from vidsum.data.standin import DEFAULT_CUE, DEFAULT_STRENGTH, check_cue
 from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
                                       train_on_ray, train_stages_on_ray)
@@ -567,14 +568,15 @@ def reference_rows(dataset: Dataset, test_keys: tuple[str, ...], base: dict[str,
 def write_fold(results_dir: Path, dataset: Dataset, result: fold_mod.FoldResult, test_keys: tuple[str, ...],
                run_row: dict[str, Any], fold: int) -> list[dict[str, Any]]:
     """Append the method's rows of a fold plus its human/random rows; returns the fold rows written."""
-    base = {**run_row, "fold": fold}
+    base = {**dataset.row_tags(), **run_row, "fold": fold}  # the data's features / cue / strength unless given
     fold_rows = []
     for r in result.fold_rows:
         r = {**r, **base}
         r.pop("selected_epoch", None)  # not a folds.parquet column
         fold_rows.append(r)
     video_rows = [{**r, **base} for r in result.video_rows]
-    ref_base = {k: base[k] for k in ("run_id", "dataset", "features", "split_set", "fold", "commit", "started_at")}
+    ref_base = {k: base[k] for k in ("run_id", "dataset", "features", "cue", "strength", "split_set", "fold", "commit",
+                                     "started_at")}
     ref_folds, ref_videos = reference_rows(dataset, test_keys, ref_base)
     ref_videos = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in ref_videos]
     video_rows = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in video_rows]
@@ -607,6 +609,9 @@ class SearchOptions:
     verbose: bool = False
     # stand-in feature size, and overrides of the preset / tuning budget (small runs, tests)
     feature_dim: int = 1024
+    # which stand-in (vidsum.data.standin): cue None = 'events', strength None = its default
+    cue: str | None = None
+    strength: float | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
     budget: TuneBudget | None = None
 
@@ -640,14 +645,25 @@ def check_options(o: SearchOptions) -> SearchSpace:
         raise ValueError(f"max_concurrent must be >= 0, got {o.max_concurrent}")
     if o.folds is not None and (not o.folds or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in o.folds)):
         raise ValueError(f"folds must be a non-empty list of fold numbers >= 0, got {o.folds!r}")
+    if o.cue is not None:
+        check_cue(o.cue)
+    if o.strength is not None and not 0.0 <= float(o.strength) <= 1.0:  # also rejects NaN
+        raise ValueError(f"--strength must be in [0, 1], got {o.strength}")
     space = load_space(o.space or default_space(o.method), config_cls=method.config_cls)
     trial_config(method, method.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
     return space
 
 
+def _standin_tag(o: SearchOptions) -> str:
+    """'' for the default stand-in (events, default strength), else '-<cue>-s<strength>'."""
+    cue = o.cue or DEFAULT_CUE
+    strength = DEFAULT_STRENGTH if o.strength is None else float(o.strength)
+    return "" if (cue, strength) == (DEFAULT_CUE, DEFAULT_STRENGTH) else f"-{cue}-s{strength:g}"
+
+
 def state_path(results_dir: Path, o: SearchOptions, space: SearchSpace) -> Path:
-    """Where the run id of a (method, dataset, splits, preset, space) search is kept for --resume."""
-    return results_dir / "tune_state" / f"{o.method}-{o.dataset}-{o.splits}-{o.preset}-{space.name}.json"
+    """Where the run id of a (method, dataset, splits, preset, space, stand-in) search is kept for --resume."""
+    return results_dir / "tune_state" / f"{o.method}-{o.dataset}-{o.splits}-{o.preset}-{space.name}{_standin_tag(o)}.json"
 
 
 def _run_id(results_dir: Path, o: SearchOptions, space: SearchSpace) -> str:
@@ -702,7 +718,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     n_trials = o.trials or budget.trials
     if o.max_concurrent is not None:
         budget = TuneBudget(**{**asdict(budget), "max_concurrent": o.max_concurrent})
-    spec = data_spec(o.dataset, o.data_dir, feature_dim=o.feature_dim)
+    spec = data_spec(o.dataset, o.data_dir, feature_dim=o.feature_dim, strength=o.strength, cue=o.cue)
     dataset = prepare_data(spec)  # builds the stand-in once, here, and prints the banner
     if dataset.features_kind == "generated":
         print(f"\n*** STAND-IN DATA: no real {o.dataset} features in {spec.data_dir}; every row is tagged "
@@ -714,9 +730,9 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         raise ValueError(f"--folds {bad} out of range: {o.dataset}/{o.splits} has folds 0..{len(splits) - 1}")
     run_id = _run_id(results_dir, o, space)
     done = folds_done(results_dir, run_id, method.name) if o.resume else set()
-    run_row = {"run_id": run_id, "method": method.name, "dataset": o.dataset, "features": dataset.features_kind,
+    run_row = {"run_id": run_id, "method": method.name, "dataset": o.dataset, **dataset.row_tags(),
                "split_set": o.splits, "commit": leaderboard.git_commit()}
-    trial_row = {k: run_row[k] for k in ("run_id", "method", "dataset", "features", "split_set")}
+    trial_row = {k: run_row[k] for k in ("run_id", "method", "dataset", "features", "cue", "strength", "split_set")}
     print(f"run {run_id}: {method.name} on {o.dataset}/{o.splits} folds {folds}, preset {o.preset}, space {space.name}, "
           f"{n_trials} trials/fold, results in {results_dir}", flush=True)
 

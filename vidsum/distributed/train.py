@@ -100,10 +100,15 @@ class DataSpec:
     feature_dim: int = 1024
     strength: float | None = None
     seed: int = 0
+    cue: str | None = None  # stand-in cue (None: 'events')
 
     def __post_init__(self) -> None:
         if not Path(self.data_dir).is_absolute():
             raise ValueError(f"DataSpec.data_dir must be an absolute path (workers run elsewhere), got {self.data_dir!r}")
+        if self.cue is not None:
+            from vidsum.data.standin import check_cue
+
+            check_cue(self.cue)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,19 +119,19 @@ class DataSpec:
 
 
 def data_spec(dataset: str, data_dir: str | os.PathLike | None, *, feature_dim: int = 1024,
-              strength: float | None = None, seed: int = 0) -> DataSpec:
+              strength: float | None = None, seed: int = 0, cue: str | None = None) -> DataSpec:
     """A DataSpec with the data folder resolved like ``load_dataset`` does (--data-dir, $VIDSUM_DATA, ./data)."""
     from vidsum.data.download import resolve_data_dir
 
     folder = resolve_data_dir(None if data_dir is None else str(data_dir)).resolve()
-    return DataSpec(dataset, str(folder), int(feature_dim), strength, int(seed))
+    return DataSpec(dataset, str(folder), int(feature_dim), strength, int(seed), cue)
 
 
 def prepare_data(spec: DataSpec, quiet: bool = False) -> Dataset:
     """Load the dataset once in the driver; builds the stand-in file if needed (so workers never
     race to build it) and prints the stand-in banner unless ``quiet``."""
     return load_dataset(spec.dataset, spec.data_dir, strength=spec.strength, seed=spec.seed,
-                        feature_dim=spec.feature_dim, quiet=quiet)
+                        feature_dim=spec.feature_dim, quiet=quiet, cue=spec.cue)
 
 
 def load_videos(spec: DataSpec, keys: list[str] | tuple[str, ...]) -> dict[str, Video]:
@@ -143,7 +148,8 @@ def load_videos(spec: DataSpec, keys: list[str] | tuple[str, ...]) -> dict[str, 
         from vidsum.data.standin import DEFAULT_STRENGTH
 
         strength = DEFAULT_STRENGTH if spec.strength is None else float(spec.strength)
-        path = standin_path(spec.dataset, Path(spec.data_dir), strength, spec.seed, spec.feature_dim)
+        path = standin_path(spec.dataset, Path(spec.data_dir), strength, spec.seed, spec.feature_dim,
+                            spec.cue or "events")
         if not path.exists():
             prepare_data(spec, quiet=True)
     videos = read_file(path, keys=keys)
@@ -415,15 +421,16 @@ def fit_stage(
     feature_dim: int = 1024,
     strength: float | None = None,
     data_seed: int = 0,
+    cue: str | None = None,
     **kwargs: Any,
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """(model, history) of one stage trained by ``num_workers`` Ray Train workers.
 
     The driver loads the dataset first (building the stand-in if needed, with its banner;
-    feature_dim / strength / data_seed are the stand-in's options); kwargs go to
+    feature_dim / strength / data_seed / cue are the stand-in's options); kwargs go to
     :func:`fit_stage_full` (val_keys, test_keys, generator_checkpoint, name, ...).
     """
-    spec = data_spec(dataset_name, data_dir, feature_dim=feature_dim, strength=strength, seed=data_seed)
+    spec = data_spec(dataset_name, data_dir, feature_dim=feature_dim, strength=strength, seed=data_seed, cue=cue)
     prepare_data(spec)
     fit = fit_stage_full(stage, cfg, spec, train_keys, num_workers=num_workers, use_gpu=use_gpu,
                          storage_path=storage_path, max_failures=max_failures, **kwargs)

@@ -17,6 +17,9 @@ primary key: run_id, method, dataset, fold, seed, selection.
     method          string              ``trsum``, ``sgvs``, ``drdsn``, ``human``, ``random``
     dataset         string              ``summe`` | ``tvsum``
     features        string              ``real`` (eccv16 file) | ``generated`` (stand-in)
+    cue             string, nullable    stand-in cue ``events`` | ``text`` | ``mixed``; null for
+                                        real features (and rows written before cues existed)
+    strength        float64, nullable   stand-in planted strength in [0, 1]; null as cue
     split_set       string              ``standard`` | ``kfold`` | ... (which split file)
     fold            int64               fold index within the split set
     seed            int64               training / sampling seed
@@ -42,7 +45,7 @@ primary key: run_id, method, dataset, fold, seed, selection.
     ==============  ==================  =====================================================
     column          type                meaning
     ==============  ==================  =====================================================
-    run_id .. selection                 as in folds (all required)
+    run_id .. selection                 as in folds (required but cue, strength)
     video           string              eccv16 key, e.g. ``video_7``
     n_frames        int64               frames in the original video
     f1              float64             F-score of this video
@@ -55,7 +58,7 @@ primary key: run_id, method, dataset, fold, seed, selection.
     ==============  ==================  =====================================================
     column          type                meaning
     ==============  ==================  =====================================================
-    run_id .. fold                      as in folds (no seed / selection)
+    run_id .. fold                      as in folds (no seed / selection; cue, strength nullable)
     trial_id        string              Tune / Optuna trial id
     params          string              the trial's parameters as JSON (give a dict)
     objective       float64, nullable   the value the search optimised (null if it failed)
@@ -99,12 +102,13 @@ import pyarrow.parquet as pq
 
 TABLES = ("trials", "folds", "videos")
 FEATURES = ("real", "generated")
+CUES = ("events", "text", "mixed")  # vidsum.data.standin.CUES (not imported: no numpy/scipy data code here)
 SELECTIONS = ("label_free", "validation", "oracle", "none")
 PARAM_PREFIX = "param_"
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 # Columns with a closed set of values, and string columns that hold JSON.
-_CHOICES = {"features": FEATURES, "selection": SELECTIONS}
+_CHOICES = {"features": FEATURES, "selection": SELECTIONS, "cue": CUES}
 _JSON_COLUMNS = {"config", "params"}
 
 
@@ -121,6 +125,8 @@ _RUN_FIELDS = [
     _required("method", pa.string()),
     _required("dataset", pa.string()),
     _required("features", pa.string()),
+    _optional("cue", pa.string()),
+    _optional("strength", pa.float64()),
     _required("split_set", pa.string()),
     _required("fold", pa.int64()),
 ]
@@ -572,6 +578,19 @@ REPORT_METRICS = {"f1": "F1", "kendall_tau": "Kendall tau", "spearman_rho": "Spe
 REFERENCE_METHODS = ("human", "random")
 
 
+def _data_label(folds: pd.DataFrame) -> pd.Series:
+    """The report's features cell: ``generated`` / ``real``, plus ``[cue,s=strength]`` when a row
+    has them (rows of different stand-ins never share a line, nor a reference row)."""
+    cue = folds["cue"] if "cue" in folds else pd.Series(None, index=folds.index, dtype=object)
+    strength = folds["strength"] if "strength" in folds else pd.Series(np.nan, index=folds.index)
+    tags = [
+        "" if _is_missing(c) and _is_missing(s)
+        else f"[{'-' if _is_missing(c) else c},s={'-' if _is_missing(s) else format(float(s), 'g')}]"
+        for c, s in zip(cue, strength)
+    ]
+    return folds["features"].astype(str) + pd.Series(tags, index=folds.index, dtype=object)
+
+
 def _one_reference_row_per_fold(folds: pd.DataFrame) -> pd.DataFrame:
     """Keep the latest human / random row per (group, fold, seed), so n counts folds, not runs."""
     ref = folds["method"].isin(REFERENCE_METHODS)
@@ -599,7 +618,8 @@ def report(results_dir: str | os.PathLike) -> str:
 
     One line per (dataset, features, split_set, selection, method): mean ± sample std (ddof=1)
     of f1, kendall_tau, spearman_rho over that group's fold rows (folds x seeds), with the
-    number of rows, distinct folds and distinct seeds. Within a dataset/features/split/selection
+    number of rows, distinct folds and distinct seeds; the features cell carries the stand-in's
+    cue and strength (``generated[text,s=0.8]``) when the rows have them. Within a dataset/features/split/selection
     block methods are sorted by mean F1, best first. Human and random rows are the same for every
     run over a fold, so only the latest one per (fold, seed) counts.
     """
@@ -613,7 +633,7 @@ def report(results_dir: str | os.PathLike) -> str:
     lines.append("mean ± std over fold rows (folds x seeds); n = rows; human/random: one row per fold")
 
     body = []
-    folds = _one_reference_row_per_fold(folds)
+    folds = _one_reference_row_per_fold(folds.assign(features=_data_label(folds)))
     for key, group in folds.groupby(REPORT_GROUP, sort=False):
         cells = [str(k) for k in key]
         counts = [str(len(group)), str(group["fold"].nunique()), str(group["seed"].nunique())]
