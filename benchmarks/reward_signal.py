@@ -2,6 +2,7 @@
 
     python benchmarks/reward_signal.py --dataset summe --splits 0,1,2
     python benchmarks/reward_signal.py --dataset summe --splits 0 --set gen_epochs=480
+    python benchmarks/reward_signal.py --dataset summe --reward drdsn     # DR-DSN's reward, no training
 
 REINFORCE can only move the summarizer toward what its reward prefers. This trains the quick
 generator of each split on its training videos (as stage 1 does), then, without any summarizer,
@@ -86,6 +87,26 @@ def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Gene
             "anti": np.where(high, delta - tilt, delta + tilt)}
 
 
+@torch.no_grad()
+def drdsn_measure(videos, cfg, tilt: float, episodes: int, seed: int) -> dict[str, np.ndarray]:
+    """As :func:`measure`, for DR-DSN's diversity-representativeness reward: one reward per
+    episode over the whole video (no model: the reward is a fixed function of the features)."""
+    from vidsum.models.drdsn import summary_reward, unit_features
+
+    np_rng, t_rng = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    out: dict[str, list[float]] = {"flat": [], "aligned": [], "anti": [], "flat_sd": []}
+    for v in videos:
+        unit = unit_features(torch.from_numpy(v.features))
+        for name, prob in policies(v.gtscore, cfg.delta, tilt, np_rng).items():
+            p = torch.from_numpy(prob).float()
+            actions = torch.bernoulli(p.expand(episodes, -1).contiguous(), generator=t_rng)
+            r = summary_reward(unit, actions, cfg.temporal_window, cfg.reward)  # (episodes,)
+            out[name].append(float(r.mean()))
+            if name == "flat":
+                out["flat_sd"].append(float(r.std()))
+    return {k: np.array(v) for k, v in out.items()}
+
+
 def measure(gen, videos, cfg, tilt: float, episodes: int, seed: int, rebuild: str = "generator") -> dict[str, np.ndarray]:
     """Per video: mean reward of each policy, and the mean per-segment sd of one flat episode.
     The same seed draws the same policies and episodes for every ``rebuild`` rule."""
@@ -114,6 +135,8 @@ def report(label: str, m: dict[str, np.ndarray]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="summe", choices=["summe", "tvsum"])
+    p.add_argument("--reward", default="trsum", choices=["trsum", "drdsn"],
+                   help="whose reward: TR-SUM's (trains a generator per split) or DR-DSN's (no training; all videos)")
     p.add_argument("--splits", default="0,1,2")
     p.add_argument("--preset", default="quick")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
@@ -131,8 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     from vidsum.training import trsum
     from vidsum.training.fold import fold_videos
 
-    cfg = trsum.preset(a.preset, seed=a.seed, **parse_settings(a.set))
     ds = load_dataset(a.dataset, a.data_dir, quiet=True)
+    if a.reward == "drdsn":
+        from vidsum.training import drdsn
+
+        dcfg = drdsn.preset(a.preset, seed=a.seed, **parse_settings(a.set))
+        print(f"DR-DSN reward ({dcfg.reward}, window {dcfg.temporal_window}) on all {len(ds.videos)} {a.dataset} videos "
+              f"(features={ds.features_kind}), delta {dcfg.delta}, tilt {a.tilt}, {a.episodes} episodes per video")
+        print(report("all videos", drdsn_measure(list(ds.videos.values()), dcfg, a.tilt, a.episodes, a.seed)))
+        return 0
+    cfg = trsum.preset(a.preset, seed=a.seed, **parse_settings(a.set))
     print(f"TR-SUM stage-2 reward on {a.dataset} (features={ds.features_kind}), {a.preset} generator "
           f"({cfg.gen_epochs} epochs, {cfg.mask_mode} masking), delta {cfg.delta}, tilt {a.tilt}, "
           f"{a.episodes} episodes per segment", flush=True)
