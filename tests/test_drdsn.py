@@ -142,3 +142,16 @@ def test_tune_space_gives_valid_configs():
     for name, spec in doc["params"].items():
         for value in spec["choices"] if spec["type"] == "categorical" else [spec["low"], spec["high"]]:
             drdsn.preset("quick", **{name: value})
+
+
+def test_advantages_per_baseline():
+    reward = torch.tensor([1.70, 1.72, 1.75])
+    ma = drdsn.advantages(_cfg(), reward, 0.0)  # the paper's baseline starts at 0: all "good"
+    assert torch.allclose(ma, reward)
+    loo = drdsn.advantages(_cfg(rl_baseline="leave_one_out"), reward, 0.0)
+    assert torch.allclose(loo, torch.tensor([1.70 - 1.735, 1.72 - 1.725, 1.75 - 1.71]))
+    assert abs(float(loo.sum())) < 1e-6  # only which episode was better counts
+    with pytest.raises(ValueError, match="rl_baseline must be"):
+        _cfg(rl_baseline="mean")
+    with pytest.raises(ValueError, match="needs n_episodes >= 2"):
+        _cfg(rl_baseline="leave_one_out", n_episodes=1)
