@@ -215,8 +215,8 @@ def test_reinforce_learns_what_the_reward_prefers(baseline):
 def test_keep_rate_drifts_with_a_weak_length_term_and_holds_with_a_strong_one():
     """The summary reward grows with the number of kept steps (kept steps cost nothing), so
     REINFORCE raises every keep probability unless the length term outweighs that pull: with the
-    old quick beta = 0.01 the mean keep probability leaves delta = 0.5 within a few epochs; with
-    beta = 1 (the quick preset now) it stays within 0.05 of delta every epoch."""
+    quick preset's beta = 0.01 the mean keep probability leaves delta = 0.5 within a few epochs;
+    with beta = 1 it stays within 0.05 of delta every epoch."""
     vids = [make_video(key=f"video_{i + 1}", n_frames=900, dim=12, seed=i) for i in range(4)]
     mean_p = {}
     for beta in (0.01, 1.0):
@@ -227,4 +227,3 @@ def test_keep_rate_drifts_with_a_weak_length_term_and_holds_with_a_strong_one():
         mean_p[beta] = [r["mean_p"] for r in hist]
     assert mean_p[0.01][-1] > 0.6  # drifted (measured 0.675)
     assert max(abs(p - 0.5) for p in mean_p[1.0]) <= 0.05  # held (measured within 0.034)
-    assert trsum.preset("quick").beta == 1.0
