@@ -227,3 +227,23 @@ def test_keep_rate_drifts_with_a_weak_length_term_and_holds_with_a_strong_one():
         mean_p[beta] = [r["mean_p"] for r in hist]
     assert mean_p[0.01][-1] > 0.6  # drifted (measured 0.675)
     assert max(abs(p - 0.5) for p in mean_p[1.0]) <= 0.05  # held (measured within 0.034)
+    # a centred policy holds it with the weak length term: no gradient can shift a segment's keep rate
+    cfg = _cfg(d_model=16, n_heads=2, d_ff=32, gen_epochs=3, rl_epochs=6, dropout=0.0, beta=0.01,
+               rl_baseline="leave_one_out", rl_budget="centred")
+    gen, _ = trsum.pretrain_generator(cfg, vids)
+    _, hist, _ = trsum.train_summarizer(cfg, vids, gen)
+    assert max(abs(r["mean_p"] - 0.5) for r in hist) <= 0.05
+
+
+def test_centred_policy_keeps_order_and_budget_and_ignores_shifts():
+    probs = torch.tensor([[0.2, 0.6, 0.9, 0.5], [0.7, 0.7, 0.7, 0.1]], requires_grad=True)
+    valid = torch.tensor([[True, True, True, True], [True, True, True, False]])
+    out = trsum.centred_policy(probs, valid, 0.3)
+    assert torch.equal(out[0].argsort(), probs[0].argsort())  # same order
+    assert torch.allclose(out[1, :3], torch.full((3,), 0.3))  # equal logits: exactly delta
+    # the gradient of the row's mean keep rate along a common shift of its logits is zero
+    z = torch.logit(torch.tensor([[0.2, 0.6, 0.9, 0.5]])).requires_grad_(True)
+    trsum.centred_policy(torch.sigmoid(z), torch.ones(1, 4, dtype=torch.bool), 0.5).mean().backward()
+    assert abs(float(z.grad.sum())) < 1e-6
+    with pytest.raises(ValueError, match="rl_budget must be"):
+        _cfg(rl_budget="fixed")

@@ -85,6 +85,12 @@ class TRSumConfig(PlainConfig):
     delta: float = 0.5  # target mean selection probability
     beta: float = 0.001  # weight of the length term
     baseline_momentum: float = 0.9
+    # length_term: the policy is the summarizer's p and beta * (mean p - delta)^2 holds the budget
+    # (the paper) | centred: episodes are drawn from sigmoid(z - mean_segment(z) + logit(delta)),
+    # z the summarizer's logits, so no gradient can move the segment's keep rate: only which
+    # steps are kept is learned (the reward rises with every kept step, so otherwise RL also
+    # learns how many; see README). Scoring always uses the summarizer's own p.
+    rl_budget: str = "length_term"
     rl_baseline: str = "moving_average"  # moving_average (per video, the paper) | leave_one_out (other episodes)
     # selection / evaluation
     val_fraction: float = 0.2  # held-out part of the training fold used for model selection
@@ -100,6 +106,8 @@ class TRSumConfig(PlainConfig):
             problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
         if self.readout not in ("direct", "copy"):
             problems.append(f"readout must be direct|copy, got {self.readout!r}")
+        if self.rl_budget not in ("length_term", "centred"):
+            problems.append(f"rl_budget must be length_term|centred, got {self.rl_budget!r}")
         if self.rl_baseline not in ("moving_average", "leave_one_out"):
             problems.append(f"rl_baseline must be moving_average|leave_one_out, got {self.rl_baseline!r}")
         if self.rl_baseline == "leave_one_out" and self.n_episodes < 2:
@@ -337,6 +345,8 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
     n_ep, (b, l, d) = cfg.n_episodes, x.shape
     valid = ~pad
     probs = summ(x, key_padding_mask=pad).float().clamp(1e-6, 1 - 1e-6)  # (B, L)
+    if cfg.rl_budget == "centred":
+        probs = centred_policy(probs, valid, cfg.delta)
     # Episodes drawn on CPU from the loop's generator: identical on CPU and GPU for a seed.
     actions = torch.bernoulli(probs.detach().cpu().expand(n_ep, b, l), generator=sample_gen).to(x.device)
     with torch.no_grad():
@@ -350,6 +360,17 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
     mean_p = (probs * valid).sum(-1) / n_valid  # (B,)
     loss = -(advantage * log_pi).mean() + cfg.beta * ((mean_p - cfg.delta) ** 2).mean()
     return loss, {"reward": reward, "mean_p": mean_p.detach()}
+
+
+def centred_policy(probs: torch.Tensor, valid: torch.Tensor, delta: float) -> torch.Tensor:
+    """(B, L) keep-probabilities sigmoid(z - mean z + logit(delta)), z = logit(probs), the mean
+    over each row's valid steps: the same order as ``probs``, a keep rate near ``delta`` (exactly
+    delta when the logits are all equal), and no gradient along a shift of all of a row's logits.
+    probs: (B, L) in (0, 1); valid: (B, L) bool. Pads get delta (they are never scored)."""
+    z = torch.logit(probs)
+    n = valid.sum(1, keepdim=True).clamp(min=1)
+    mean = (z * valid).sum(1, keepdim=True) / n
+    return torch.sigmoid(z - mean + math.log(delta / (1 - delta))).clamp(1e-6, 1 - 1e-6)
 
 
 def _advantages(cfg: TRSumConfig, reward: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
