@@ -21,9 +21,9 @@ that learn nothing rebuild the hidden steps the same way (same standardised spac
               test videos worse than this has not learned anything that transfers
     similar   copy the visible step most similar to the hidden one (``copy_most_similar_visible``;
               an oracle: it looks at what it rebuilds), the best any copying rule can do
- Printed per split and pooled: mean reward
-per policy; aligned - flat and aligned - anti with the share of videos where it is positive; and
-the signal-to-noise of one episode, (aligned - flat) / sd(reward of one flat episode of a
+
+Printed per split and pooled: mean reward per policy; aligned - flat and aligned - anti with the
+share of videos where it is positive; and the signal-to-noise of one episode, (aligned - flat) / sd(reward of one flat episode of a
 segment), which says how many episodes REINFORCE needs to see the preference at all
 (about (1 / snr)^2). gtscore is used only to define the policies: this measures the reward, it
 selects nothing.
@@ -88,39 +88,38 @@ def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Gene
 
 
 @torch.no_grad()
-def drdsn_measure(videos, cfg, tilt: float, episodes: int, seed: int) -> dict[str, np.ndarray]:
-    """As :func:`measure`, for DR-DSN's diversity-representativeness reward: one reward per
-    episode over the whole video (no model: the reward is a fixed function of the features)."""
+def drdsn_rewards(video, keep_prob: np.ndarray, episodes: int, rng: torch.Generator, cfg) -> torch.Tensor:
+    """(episodes, 1) DR-DSN diversity-representativeness reward of each episode over the whole video
+    (no model: the reward is a fixed function of the features), kept steps ~ Bernoulli(keep_prob)."""
     from vidsum.models.drdsn import summary_reward, unit_features
 
+    p = torch.from_numpy(keep_prob).float()
+    actions = torch.bernoulli(p.expand(episodes, -1).contiguous(), generator=rng)
+    unit = unit_features(torch.from_numpy(video.features))
+    return summary_reward(unit, actions, cfg.temporal_window, cfg.reward).unsqueeze(1)
+
+
+def measure(videos, delta: float, tilt: float, seed: int, episode_rewards) -> dict[str, np.ndarray]:
+    """Per video: mean reward of each policy, and the sd of one flat episode (mean over segments).
+    ``episode_rewards(video, keep_prob (n_steps,), rng)`` -> (episodes, S) rewards; the same seed
+    draws the same policies and episodes whatever the rule."""
     np_rng, t_rng = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     out: dict[str, list[float]] = {"flat": [], "aligned": [], "anti": [], "flat_sd": []}
     for v in videos:
-        unit = unit_features(torch.from_numpy(v.features))
-        for name, prob in policies(v.gtscore, cfg.delta, tilt, np_rng).items():
-            p = torch.from_numpy(prob).float()
-            actions = torch.bernoulli(p.expand(episodes, -1).contiguous(), generator=t_rng)
-            r = summary_reward(unit, actions, cfg.temporal_window, cfg.reward)  # (episodes,)
-            out[name].append(float(r.mean()))
-            if name == "flat":
-                out["flat_sd"].append(float(r.std()))
-    return {k: np.array(v) for k, v in out.items()}
-
-
-def measure(gen, videos, cfg, tilt: float, episodes: int, seed: int, rebuild: str = "generator") -> dict[str, np.ndarray]:
-    """Per video: mean reward of each policy, and the mean per-segment sd of one flat episode.
-    The same seed draws the same policies and episodes for every ``rebuild`` rule."""
-    np_rng, t_rng = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    rebuild_fn = rebuilder(rebuild, gen)
-    out: dict[str, list[float]] = {"flat": [], "aligned": [], "anti": [], "flat_sd": []}
-    for v in videos:
-        feats = torch.from_numpy(v.features)
-        for name, prob in policies(v.gtscore, cfg.delta, tilt, np_rng).items():
-            r = segment_rewards(rebuild_fn, feats, prob, cfg.segment_len, episodes, t_rng)
+        for name, prob in policies(v.gtscore, delta, tilt, np_rng).items():
+            r = episode_rewards(v, prob, t_rng)
             out[name].append(float(r.mean()))
             if name == "flat":
                 out["flat_sd"].append(float(r.std(0).mean()))
     return {k: np.array(v) for k, v in out.items()}
+
+
+def trsum_rewards(gen, cfg, episodes: int, rebuild: str = "generator"):
+    """The ``episode_rewards`` of :func:`measure` for TR-SUM's stage-2 reward, hidden steps rebuilt
+    by ``rebuild`` (one of REBUILDERS)."""
+    rebuild_fn = rebuilder(rebuild, gen)
+    return lambda v, prob, rng: segment_rewards(rebuild_fn, torch.from_numpy(v.features), prob, cfg.segment_len,
+                                                episodes, rng)
 
 
 def report(label: str, m: dict[str, np.ndarray]) -> str:
@@ -161,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         dcfg = drdsn.preset(a.preset, seed=a.seed, **parse_settings(a.set))
         print(f"DR-DSN reward ({dcfg.reward}, window {dcfg.temporal_window}) on all {len(ds.videos)} {a.dataset} videos "
               f"(features={ds.features_kind}), delta {dcfg.delta}, tilt {a.tilt}, {a.episodes} episodes per video")
-        print(report("all videos", drdsn_measure(list(ds.videos.values()), dcfg, a.tilt, a.episodes, a.seed)))
+        rewards = lambda v, prob, rng: drdsn_rewards(v, prob, a.episodes, rng, dcfg)  # noqa: E731
+        print(report("all videos", measure(list(ds.videos.values()), dcfg.delta, a.tilt, a.seed, rewards)))
         return 0
     cfg = trsum.preset(a.preset, seed=a.seed, **parse_settings(a.set))
     print(f"TR-SUM stage-2 reward on {a.dataset} (features={ds.features_kind}), {a.preset} generator "
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"split {k}: generator {time.perf_counter() - t0:.0f} s, final masked loss {hist[-1]['loss']:.3f}")
         for part, videos in (("train", train), ("test", test)):
             for rule in REBUILDERS:
-                m = measure(gen, videos, cfg, a.tilt, a.episodes, a.seed + k, rule)
+                m = measure(videos, cfg.delta, a.tilt, a.seed + k, trsum_rewards(gen, cfg, a.episodes, rule))
                 print("  " + report(f"{part} ({len(videos)}) {rule}", m), flush=True)
                 for key, vals in m.items():
                     pooled.setdefault((part, rule), {}).setdefault(key, []).extend(vals)

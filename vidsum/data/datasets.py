@@ -111,11 +111,9 @@ def load_dataset(
             f"{real} not found; get it with `vidsum data download --dataset {dataset}` "
             f"or point --data-dir / VIDSUM_DATA at the folder holding it"
         )
-    from vidsum.data.standin import DEFAULT_STRENGTH, build_standin
+    from vidsum.data.standin import DEFAULT_STRENGTH, build_standin, check_strength
 
-    strength = DEFAULT_STRENGTH if strength is None else float(strength)
-    if not 0.0 <= strength <= 1.0:  # also rejects NaN
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    strength = check_strength(DEFAULT_STRENGTH if strength is None else strength)
     path = standin_path(dataset, data_dir, strength, seed, feature_dim, cue)
     if not quiet:
         print(

@@ -414,12 +414,18 @@ def build_video(
     )
 
 
+def check_strength(strength: float, name: str = "strength") -> float:
+    """``strength`` as a float if it is in [0, 1], else one ValueError naming ``name``."""
+    strength = float(strength)
+    if not (0.0 <= strength <= 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {strength}")
+    return strength
+
+
 def _check_args(dataset: str, strength: float, feature_dim: int, seed: int) -> float:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    strength = float(strength)
-    if not (0.0 <= strength <= 1.0):  # also rejects NaN
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    strength = check_strength(strength)
     if isinstance(feature_dim, bool) or int(feature_dim) != feature_dim or feature_dim < 1:
         raise ValueError(f"feature_dim must be a positive integer, got {feature_dim}")
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:

@@ -62,7 +62,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from vidsum.data.datasets import Dataset
-from vidsum.data.standin import DEFAULT_CUE, DEFAULT_STRENGTH, check_cue
+from vidsum.data.standin import DEFAULT_CUE, DEFAULT_STRENGTH, check_cue, check_strength
 from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
                                       train_on_ray, train_stages_on_ray)
@@ -647,8 +647,8 @@ def check_options(o: SearchOptions) -> SearchSpace:
         raise ValueError(f"folds must be a non-empty list of fold numbers >= 0, got {o.folds!r}")
     if o.cue is not None:
         check_cue(o.cue)
-    if o.strength is not None and not 0.0 <= float(o.strength) <= 1.0:  # also rejects NaN
-        raise ValueError(f"--strength must be in [0, 1], got {o.strength}")
+    if o.strength is not None:
+        check_strength(o.strength, "--strength")
     space = load_space(o.space or default_space(o.method), config_cls=method.config_cls)
     trial_config(method, method.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
     return space

@@ -44,7 +44,7 @@ from vidsum.models.drdsn import DSN, REWARDS, summary_reward, unit_features
 from vidsum.training.checkpoint import restore_rng, rng_state, save_checkpoint
 from vidsum.training.fold import FoldResult, fold_videos
 from vidsum.training.sgvs import evaluate_fold, selection_values, update_best
-from vidsum.training.trsum import SELECTION_RULES, Runtime, _autocast, _batches, _mean, _seeded, _unwrap
+from vidsum.training.trsum import SELECTION_RULES, Runtime, _autocast, _batches, _mean, _others_mean, _seeded, _unwrap
 
 __all__ = ["SELECTION_RULES", "DRDSNConfig", "PRESETS", "preset", "train_drdsn", "score_video", "run_drdsn_fold",
            "label_free_value", "video_loss"]
@@ -153,7 +153,7 @@ def advantages(cfg: DRDSNConfig, reward: torch.Tensor, baseline: float) -> torch
     """(N,) advantage of each episode of one video: reward (N,) minus the video's moving average
     ``baseline`` (the paper) or minus the mean reward of the other episodes (leave_one_out)."""
     if cfg.rl_baseline == "leave_one_out":
-        return reward - (reward.sum() - reward) / (reward.shape[0] - 1)
+        return reward - _others_mean(reward)
     return reward - baseline
 
 

@@ -46,7 +46,7 @@ from vidsum.data.eccv16 import Video
 from vidsum.evaluation.metrics import evaluate_video
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, random_mask
-from vidsum.models.trsum import Generator, Summarizer, reconstruction_loss, summary_reconstruction_loss
+from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_loss, summary_reconstruction_loss
 from vidsum.segments import gather_segments, make_segments, scatter_mean, step_shot_ids
 from vidsum.training.checkpoint import restore_rng, rng_state
 
@@ -104,8 +104,8 @@ class TRSumConfig(PlainConfig):
         problems = []
         if self.mask_mode not in ("dynamic", "random", "fixed"):
             problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
-        if self.readout not in ("direct", "copy"):
-            problems.append(f"readout must be direct|copy, got {self.readout!r}")
+        if self.readout not in READOUTS:
+            problems.append(f"readout must be {'|'.join(READOUTS)}, got {self.readout!r}")
         if self.rl_budget not in ("length_term", "centred"):
             problems.append(f"rl_budget must be length_term|centred, got {self.rl_budget!r}")
         if self.rl_baseline not in ("moving_average", "leave_one_out"):
