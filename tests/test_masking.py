@@ -203,6 +203,9 @@ def test_apply_mask():
     assert torch.equal(out[0, [2, 3, 5]], x[0, [2, 3, 5]]) and torch.equal(out[1], x[1])  # kept as is
     out.sum().backward()
     assert torch.all(token.grad == 2.0)
+    no_token = apply_mask(x, plan, None)  # the model substitutes its token itself
+    assert torch.equal(no_token[0, :2], x[0, :2]) and torch.equal(no_token[0, 4], x[0, 2])
+    assert torch.equal(no_token[0, [2, 3, 5]], x[0, [2, 3, 5]]) and torch.equal(no_token[1], x[1])
     with pytest.raises(ValueError, match="mask_token"):
         apply_mask(x, plan, torch.zeros(4))
     with pytest.raises(ValueError, match="matching the plan"):

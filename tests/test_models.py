@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vidsum.models import (
     Generator,
@@ -273,3 +274,41 @@ def test_config_without_readout_loads_as_direct():
     config = dict(Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16).config)
     del config["readout"]  # a checkpoint written before the key existed
     assert Generator.from_config(config).config["readout"] == "direct"
+
+
+@pytest.mark.parametrize("readout", ["direct", "copy"])
+def test_episode_losses_equal_the_loss_of_episodes_run_one_by_one(readout):
+    """The RL reward's fast path (shared projection, error on hidden steps only) computes the
+    summary reconstruction loss of each episode as the plain forward would."""
+    from vidsum.models.trsum import summary_reconstruction_loss
+
+    torch.manual_seed(0)
+    gen = Generator(d_feat=12, d_model=8, n_heads=2, n_layers=2, d_ff=16, dropout=0.0, readout=readout).eval()
+    if readout == "copy":
+        nn.init.normal_(gen.head.weight, std=0.1)  # a trained correction, not the zero start
+    gen.norm.fit(torch.rand(50, 12) * 3)
+    x = torch.rand(3, 10, 12) * 3
+    pad = torch.zeros(3, 10, dtype=torch.bool)
+    pad[2, 7:] = True
+    hidden = (torch.rand(4, 3, 10) < 0.5) & ~pad
+    hidden[0, 1] = True  # an episode that keeps nothing
+    got = gen.episode_losses(x, hidden, pad)
+    assert got.shape == (4, 3)
+    for n in range(4):
+        recon = gen(x, mask=hidden[n], key_padding_mask=pad)
+        want = summary_reconstruction_loss(recon, gen.target(x), hidden[n], ~pad)
+        assert torch.allclose(got[n], want, atol=1e-5), (n, got[n], want)
+
+
+@pytest.mark.parametrize("readout", ["direct", "copy"])
+def test_forward_at_returns_the_rows_of_the_full_output(readout):
+    torch.manual_seed(1)
+    gen = Generator(d_feat=12, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, readout=readout)
+    nn.init.normal_(gen.head.weight, std=0.1)
+    x = torch.rand(2, 9, 12)
+    hidden = torch.rand(2, 9) < 0.4
+    at = hidden | (torch.rand(2, 9) < 0.2)
+    full = gen(x, mask=hidden, at=None)
+    rows = gen(x, mask=hidden, at=at)
+    assert rows.shape == (int(at.sum()), 12)
+    assert torch.allclose(rows, full[at], atol=1e-6)

@@ -178,8 +178,15 @@ class _BackgroundGenerator(Generator):
         super().__init__(**kw)
         self.register_buffer("background", background)
 
-    def forward(self, x, mask=None, key_padding_mask=None):
-        return self.background.expand_as(x).clone()
+    def forward(self, x, mask=None, key_padding_mask=None, hidden=None, at=None):
+        out = self.background.expand_as(x).clone()
+        return out if at is None else out[at]
+
+    def episode_losses(self, x, hidden, key_padding_mask):  # the stage-2 reward's entry point
+        from vidsum.models.trsum import summary_reconstruction_loss
+
+        recon = self(x)
+        return torch.stack([summary_reconstruction_loss(recon, self.target(x), h, ~key_padding_mask) for h in hidden])
 
 
 @pytest.mark.parametrize("baseline", ["moving_average", "leave_one_out"])
@@ -247,3 +254,32 @@ def test_centred_policy_keeps_order_and_budget_and_ignores_shifts():
     assert abs(float(z.grad.sum())) < 1e-6
     with pytest.raises(ValueError, match="rl_budget must be"):
         _cfg(rl_budget="fixed")
+
+
+@pytest.mark.parametrize("mask_mode,readout", [("dynamic", "direct"), ("random", "copy")])
+def test_generator_batch_loss_and_its_gradient_equal_the_plain_formulation(videos, mask_mode, readout):
+    """Stage 1's fast path (the [MASK] token put in after the input projection, the read-out and
+    the error at the loss positions only) computes the loss, and its gradients, of the plain one:
+    token in the raw input, full output, reconstruction_loss on chosen & ~pad."""
+    from vidsum.masking import apply_mask
+    from vidsum.models.trsum import reconstruction_loss
+
+    cfg = _cfg(mask_mode=mask_mode, readout=readout)
+    bank = trsum.build_segment_bank(videos[:2], cfg.segment_len)
+    x, pad, shots = bank.x[:6], bank.pad[:6], bank.shot_ids[:6]
+    torch.manual_seed(0)
+    gen = Generator(d_feat=12, d_model=32, n_heads=4, n_layers=1, d_ff=64, dropout=0.0, readout=readout)
+    torch.nn.init.normal_(gen.head.weight, std=0.1)
+    gen.norm.fit(bank.x[~bank.pad])
+    fast = trsum.generator_batch_loss(gen, cfg, x, pad, shots, torch.Generator().manual_seed(5))
+    fast.backward()
+    fast_grads = {n: p.grad.clone() for n, p in gen.named_parameters()}
+    gen.zero_grad()
+    plan = trsum._mask_plan(cfg, shots, pad, torch.Generator().manual_seed(5))
+    recon = gen(apply_mask(x, plan, gen.mask_token), key_padding_mask=pad, hidden=plan.masked)
+    plain = reconstruction_loss(recon, gen.target(x), plan.chosen & ~pad)
+    plain.backward()
+    assert float(fast) == pytest.approx(float(plain), rel=1e-5)
+    for name, p in gen.named_parameters():
+        assert torch.allclose(fast_grads[name], p.grad, rtol=1e-3, atol=1e-6), name
+    assert float(fast_grads["mask_token"].abs().sum()) > 0  # the token is learned on the fast path too

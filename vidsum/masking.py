@@ -292,18 +292,26 @@ def _check_rounds(candidates: int, max_rounds: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def apply_mask(x: torch.Tensor, plan: MaskPlan, mask_token: torch.Tensor) -> torch.Tensor:
+def apply_mask(x: torch.Tensor, plan: MaskPlan, mask_token: torch.Tensor | None) -> torch.Tensor:
     """Inputs as the generator should see them.
 
-    x: (B, L, D) original features; mask_token: (D,). Replaced positions copy ``x`` (original
-    features) from ``plan.replace_src`` in the same row; masked positions become ``mask_token``
-    (gradients flow into it). Returns a new (B, L, D) tensor.
+    x: (B, L, D) original features; mask_token: (D,) or None. Replaced positions copy ``x``
+    (original features) from ``plan.replace_src`` in the same row; masked positions become
+    ``mask_token`` (gradients flow into it), or stay as they are with None: for a model that
+    substitutes its token itself (``Generator(mask=plan.masked)`` does, after its input
+    projection, which spares the backward pass a (B, L, D) gradient). Returns a new tensor, or
+    ``x`` itself when there is nothing to change.
     """
     if x.dim() != 3 or plan.chosen.shape != x.shape[:2]:
         raise ValueError(f"x must be (B, L, D) matching the plan's {tuple(plan.chosen.shape)}, got {tuple(x.shape)}")
-    if mask_token.shape != (x.shape[2],):
+    if mask_token is not None and mask_token.shape != (x.shape[2],):
         raise ValueError(f"mask_token must have shape ({x.shape[2]},), got {tuple(mask_token.shape)}")
     src = plan.replace_src.to(x.device)
-    copied = x.gather(1, src.clamp(min=0)[..., None].expand(-1, -1, x.shape[2]))
-    out = torch.where((src >= 0)[..., None], copied, x)
+    out = x
+    rows, pos = (src >= 0).nonzero(as_tuple=True)
+    if len(rows):  # replaced steps are few: copy those rows only
+        out = x.clone()
+        out[rows, pos] = x[rows, src[rows, pos]]
+    if mask_token is None:
+        return out
     return torch.where(plan.masked.to(x.device)[..., None], mask_token.to(x.dtype), out)

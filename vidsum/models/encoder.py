@@ -99,7 +99,18 @@ class TransformerEncoder(nn.Module):
         """attn_bias: optional extra additive logits broadcastable to (B, n_heads, L, L)."""
         if x.dim() != 3 or x.shape[-1] != self.d_in:
             raise ValueError(f"x must be (B, L, {self.d_in}), got {tuple(x.shape)}")
-        B, L, _ = x.shape
+        return self.encode(self.input_proj(x), key_padding_mask, attn_bias)
+
+    def encode(self, h: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+               attn_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder after its input projection: h (B, L, d_model) projected rows -> (B, L, d_model).
+
+        For callers that build the projected rows themselves: the generator's RL episodes differ
+        only in which rows are the [MASK] token, so it projects each segment once, not once per
+        episode (the projection from 1024-d features costs as much as an encoder layer)."""
+        if h.dim() != 3 or h.shape[-1] != self.d_model:
+            raise ValueError(f"h must be (B, L, {self.d_model}), got {tuple(h.shape)}")
+        B, L, _ = h.shape
         if L > self.max_len:
             raise ValueError(f"sequence length {L} exceeds max_len={self.max_len}")
         if key_padding_mask is not None:
@@ -109,7 +120,7 @@ class TransformerEncoder(nn.Module):
             # an all-pad row makes softmax over no keys -> NaN everywhere downstream
             if bool(key_padding_mask.all(dim=1).any()):
                 raise ValueError("key_padding_mask has a row that is entirely padding")
-        h = self.input_proj(x) + self.positions[:L]
+        h = h + self.positions[:L]
         h = self.dropout(h)
         bias = self.alibi[:, :L, :L].unsqueeze(0).expand(B, self.n_heads, L, L)
         if attn_bias is not None:

@@ -153,20 +153,87 @@ class Generator(nn.Module):
         return cls(**_check_config(config))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                key_padding_mask: torch.Tensor | None = None, hidden: torch.Tensor | None = None) -> torch.Tensor:
-        for name, m in (("mask", mask), ("hidden", hidden)):
+                key_padding_mask: torch.Tensor | None = None, hidden: torch.Tensor | None = None,
+                at: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, L, d_feat) -> (B, L, d_feat); with ``at`` (B, L) bool only the rows there,
+        (K, d_feat) in ``x[at]`` order. A loss on some positions needs no more, and at d_feat 1024
+        the read-out and the error are a large part of the step: ``at`` computes them there only."""
+        for name, m in (("mask", mask), ("hidden", hidden), ("at", at)):
             if m is not None and (m.shape != x.shape[:2] or m.dtype != torch.bool):
                 raise ValueError(f"{name} must be bool {tuple(x.shape[:2])}, got {m.dtype} {tuple(m.shape)}")
-        if mask is not None:
-            x = torch.where(mask[..., None], self.mask_token.to(x.dtype), x)
+        # [MASK] rows are substituted after the input projection (projecting the token once):
+        # the projection is row-wise, so this is the projection of the masked input.
         z = self.norm(x)
-        out = self.head(self.encoder(z, key_padding_mask))
+        e = self.encoder.input_proj(z)
+        if mask is not None:
+            e = torch.where(mask[..., None], self._projected_token().to(e.dtype), e)
+        h = self.encoder.encode(e, key_padding_mask)
         if self.config["readout"] == "copy":
+            if mask is not None:  # the copy reads the inputs the encoder saw
+                z = torch.where(mask[..., None], self.norm(self.mask_token).to(z.dtype), z)
             hidden = mask if hidden is None else hidden
-            hidden = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) if hidden is None else hidden
-            valid = torch.ones_like(hidden) if key_padding_mask is None else ~key_padding_mask
-            out = out + copy_nearest_visible(z, hidden, valid).to(out.dtype)
-        return out
+        valid = None if key_padding_mask is None else ~key_padding_mask
+        return self._readout(h, z, hidden, valid, at)
+
+    def episode_losses(self, x: torch.Tensor, hidden: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
+        """(N, B) loss of rebuilding each segment from each episode's visible steps.
+
+        x: (B, L, d_feat) raw features shared by the N episodes; hidden: (N, B, L) bool, the steps
+        replaced by [MASK] and rebuilt in each episode; key_padding_mask: (B, L) bool.
+        The same numbers (up to float rounding) as :func:`summary_reconstruction_loss` of
+        ``forward`` on x repeated N times with ``mask=hidden``, at a fraction of the cost: the
+        features are standardised and projected once per segment, not once per episode, and the
+        read-out and the error run on the hidden steps only (N episodes of a 64 x 1024 segment
+        are 20 MB of activations that each elementwise op would otherwise sweep).
+        """
+        n, b, length = hidden.shape
+        if x.dim() != 3 or x.shape[:2] != (b, length) or key_padding_mask.shape != (b, length):
+            raise ValueError(f"x (B, L, D) and key_padding_mask (B, L) must match hidden (N, B, L)={tuple(hidden.shape)}, "
+                             f"got {tuple(x.shape)} and {tuple(key_padding_mask.shape)}")
+        valid = ~key_padding_mask
+        z = self.norm(x)  # (B, L, D)
+        e = self.encoder.input_proj(z)  # (B, L, d_model)
+        e = torch.where(hidden[..., None], self._projected_token().to(e.dtype), e.unsqueeze(0))  # (N, B, L, d)
+        h = self.encoder.encode(e.reshape(n * b, length, -1), key_padding_mask.repeat(n, 1))
+        at = (hidden & valid).reshape(n * b, length)
+        seg = torch.arange(b, device=x.device).repeat(n)  # (N*B,) the segment of each episode row
+        recon = self._readout(h, z, at, valid.repeat(n, 1), at=at, row_source=seg)
+        rows, pos = at.nonzero(as_tuple=True)
+        errors = reconstruction_error_rows(recon.float(), z[seg[rows], pos].float())  # (K,)
+        total = torch.zeros(n * b, dtype=errors.dtype, device=x.device).index_add_(0, rows, errors)
+        return (total.reshape(n, b) / valid.sum(1).clamp(min=1)).to(errors.dtype)
+
+    def _projected_token(self) -> torch.Tensor:
+        """(d_model,) the [MASK] token as the encoder's first layer sees it."""
+        return self.encoder.input_proj(self.norm(self.mask_token))
+
+    def _readout(self, h: torch.Tensor, source: torch.Tensor, hidden: torch.Tensor | None, valid: torch.Tensor | None,
+                 at: torch.Tensor | None = None, row_source: torch.Tensor | None = None) -> torch.Tensor:
+        """head(h), plus for readout 'copy' the standardised features of each position's nearest
+        visible step.
+
+        h: (R, L, d_model) encoder output; source: (S, L, d_feat) standardised inputs: row r of h
+        copies from ``source[row_source[r]]`` (row_source (R,) long; None: S = R and row r reads
+        ``source[r]``; the episodes of a segment share its one copy); hidden, valid: (R, L) bool
+        or None (nothing hidden / all valid); at: (R, L) bool or None.
+        Returns (R, L, d_feat), or (K, d_feat) rows at ``at`` in ``h[at]`` order.
+        """
+        out = self.head(h if at is None else h[at])
+        if self.config["readout"] != "copy":
+            return out
+        hidden = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device) if hidden is None else hidden
+        valid = torch.ones_like(hidden) if valid is None else valid
+        if at is None and row_source is None:
+            return out + copy_nearest_visible(source, hidden, valid).to(out.dtype)
+        nearest = nearest_visible(hidden, valid)  # (R, L)
+        rows, pos = (torch.ones_like(hidden) if at is None else at).nonzero(as_tuple=True)
+        src = nearest[rows, pos]
+        from_rows = rows if row_source is None else row_source[rows]
+        copied = source[from_rows, src.clamp(min=0)]
+        copied = torch.where((src >= 0).unsqueeze(-1), copied, torch.zeros_like(copied))
+        if at is None:
+            copied = copied.reshape(*h.shape[:2], -1)
+        return out + copied.to(out.dtype)
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction target for raw features ``x``: ``x`` in the standardised space."""
@@ -217,14 +284,17 @@ def reconstruction_error(recon: torch.Tensor, target: torch.Tensor, weight_mask:
     if weight_mask.shape != recon.shape[:2] or weight_mask.dtype != torch.bool:
         raise ValueError(f"weight_mask must be bool {tuple(recon.shape[:2])}, "
                          f"got {weight_mask.dtype} {tuple(weight_mask.shape)}")
-    # zero unweighted positions *before* the arithmetic so pads (whatever they hold) give
-    # neither values nor gradients
-    keep = weight_mask[..., None]
-    recon = torch.where(keep, recon, 0.0)
-    target = torch.where(keep, target, 0.0)
-    l1 = (recon - target).abs().mean(dim=-1)
-    cos = F.cosine_similarity(recon, target, dim=-1, eps=1e-8)
-    return torch.where(weight_mask, l1 + (1.0 - cos), 0.0)
+    # Only the weighted rows enter the arithmetic, so pads (whatever they hold) give neither
+    # values nor gradients, and a sparse mask costs only its rows.
+    out = torch.zeros(weight_mask.shape, dtype=torch.promote_types(recon.dtype, target.dtype), device=recon.device)
+    return out.index_put(weight_mask.nonzero(as_tuple=True), reconstruction_error_rows(recon[weight_mask], target[weight_mask]))
+
+
+def reconstruction_error_rows(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(K,) mean |recon - target| over D + (1 - cos(recon, target)) of each row; recon, target: (K, D)."""
+    if recon.shape != target.shape or recon.dim() != 2:
+        raise ValueError(f"recon {tuple(recon.shape)} and target {tuple(target.shape)} must both be (K, D)")
+    return (recon - target).abs().mean(dim=-1) + (1.0 - F.cosine_similarity(recon, target, dim=-1, eps=1e-8))
 
 
 def reconstruction_loss(recon: torch.Tensor, target: torch.Tensor, weight_mask: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,7 @@ from vidsum.data.eccv16 import Video
 from vidsum.evaluation.metrics import evaluate_video
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, random_mask
-from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_loss, summary_reconstruction_loss
+from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_error_rows
 from vidsum.segments import gather_segments, make_segments, scatter_mean, step_shot_ids
 from vidsum.training.checkpoint import restore_rng, rng_state
 
@@ -278,9 +278,12 @@ def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad:
     # The plan is drawn on CPU from the loop's generator, so a seed gives the same masks anywhere.
     plan = _mask_plan(cfg, shot_ids.cpu(), pad.cpu(), mask_gen)
     plan = type(plan)(**{k: v.to(x.device) for k, v in vars(plan).items()})
-    x_in = apply_mask(x, plan, _unwrap(gen).mask_token)
-    recon = gen(x_in, key_padding_mask=pad, hidden=plan.masked)
-    return reconstruction_loss(recon.float(), _unwrap(gen).target(x), plan.chosen & ~pad)
+    x_in = apply_mask(x, plan, None)  # replaced windows; the generator puts its [MASK] token in itself
+    at = plan.chosen & ~pad
+    if not bool(at.any()):
+        raise ValueError("generator_batch_loss: the mask plan chose no valid position")
+    recon = gen(x_in, mask=plan.masked, key_padding_mask=pad, at=at)  # (K, D): the loss positions only
+    return reconstruction_error_rows(recon.float(), _unwrap(gen).target(x[at]).float()).mean()
 
 
 def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None = None) -> tuple[Generator, list[dict]]:
@@ -343,7 +346,7 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
     (used when ``cfg.rl_baseline == 'moving_average'``; 'leave_one_out' uses the other episodes).
     Returns the loss and detached stats: reward (N, B), mean_p (B,).
     """
-    n_ep, (b, l, d) = cfg.n_episodes, x.shape
+    n_ep, (b, l, _) = cfg.n_episodes, x.shape
     valid = ~pad
     probs = summ(x, key_padding_mask=pad).float().clamp(1e-6, 1 - 1e-6)  # (B, L)
     if cfg.rl_budget == "centred":
@@ -351,9 +354,8 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
     # Episodes drawn on CPU from the loop's generator: identical on CPU and GPU for a seed.
     actions = torch.bernoulli(probs.detach().cpu().expand(n_ep, b, l), generator=sample_gen).to(x.device)
     with torch.no_grad():
-        hidden = ((actions == 0) & valid).reshape(n_ep * b, l)  # unselected steps are hidden from the generator
-        x_rep = x.unsqueeze(0).expand(n_ep, b, l, d).reshape(n_ep * b, l, d)
-        reward = torch.sigmoid(-rebuild_loss(gen, x_rep, pad.repeat(n_ep, 1), hidden)).reshape(n_ep, b)
+        hidden = (actions == 0) & valid  # (N, B, L): unselected steps are hidden from the generator
+        reward = torch.sigmoid(-gen.episode_losses(x, hidden, pad))  # (N, B)
         advantage = _advantages(cfg, reward, baseline)  # (N, B)
     n_valid = valid.sum(1).clamp(min=1)
     log_pi = actions * probs.log() + (1 - actions) * (1 - probs).log()  # (N, B, L)
@@ -421,7 +423,8 @@ def label_free_reward(summ: nn.Module, gen: Generator, video: Video, segment_len
 
 
 @torch.no_grad()
-def selection_reward(summ: nn.Module, gen: Generator, video: Video, segment_len: int, keep_fraction: float) -> float:
+def selection_reward(summ: nn.Module, gen: Generator, video: Video, segment_len: int, keep_fraction: float,
+                     scores: np.ndarray | None = None) -> float:
     """The label-free selection score of a summarizer on one video: the stage-2 reward of its
     deterministic choice.
 
@@ -429,10 +432,11 @@ def selection_reward(summ: nn.Module, gen: Generator, video: Video, segment_len:
     masked, and the reward is sigmoid(-L_rec) of the sequential segments, as in training. (Scoring
     the 15% keyshot summary instead, :func:`label_free_reward`, picked one of epochs 0-9 of 25 in 9 of 10
     SumMe stand-in folds: with 85% of the steps hidden the generator's error hardly depends on
-    which shots were kept.) Uses no labels.
+    which shots were kept.) Uses no labels. ``scores``: the summarizer's ``score_video`` of this
+    video when the caller has it already.
     """
     device = next(gen.parameters()).device
-    scores = torch.from_numpy(score_video(summ, video, segment_len, device))
+    scores = torch.from_numpy(score_video(summ, video, segment_len, device) if scores is None else scores)
     keep = torch.zeros(video.n_steps, dtype=torch.bool)
     keep[scores.argsort(descending=True)[: max(1, round(keep_fraction * video.n_steps))]] = True
     return _rebuild_reward(gen, video, keep.to(device), segment_len)
@@ -452,8 +456,7 @@ def rebuild_loss(gen: Generator, x: torch.Tensor, pad: torch.Tensor, hidden: tor
     """(B,) L_rec of rebuilding each segment from its visible steps: the ``hidden`` steps are
     replaced by [MASK], the generator fills them in, ``summary_reconstruction_loss`` scores them.
     x: (B, L, D) raw features; pad, hidden: (B, L) bool. The stage-2 reward is sigmoid(-L_rec)."""
-    recon = gen(x, mask=hidden, key_padding_mask=pad)
-    return summary_reconstruction_loss(recon.float(), gen.target(x), hidden, ~pad)
+    return gen.episode_losses(x, hidden.unsqueeze(0), pad)[0]
 
 
 def train_summarizer(
@@ -545,8 +548,9 @@ def _mean(xs: list[float]) -> float:
 def _selection_values(summ, gen, cfg, val_videos, test_videos, dataset) -> dict[str, float]:
     out: dict[str, float] = {}
     if val_videos:
-        out["label_free"] = _mean([selection_reward(summ, gen, v, cfg.segment_len, cfg.delta) for v in val_videos])
-        out["validation"] = _mean([evaluate_video(score_video(summ, v, cfg.segment_len), v, dataset)["f1"] for v in val_videos])
+        scores = [score_video(summ, v, cfg.segment_len) for v in val_videos]  # shared by both rules
+        out["label_free"] = _mean([selection_reward(summ, gen, v, cfg.segment_len, cfg.delta, s) for v, s in zip(val_videos, scores)])
+        out["validation"] = _mean([evaluate_video(s, v, dataset)["f1"] for v, s in zip(val_videos, scores)])
     if test_videos:
         out["oracle"] = _mean([evaluate_video(score_video(summ, v, cfg.segment_len), v, dataset)["f1"] for v in test_videos])
     return out
