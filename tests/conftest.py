@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# fp32 on every CPU, so the tests' numbers do not depend on whether the machine runs bf16 fast
+# (vidsum.training.precision; tests/test_precision.py runs the bf16 path explicitly)
+os.environ.setdefault("VIDSUM_CPU_BF16", "0")
 
 from vidsum.data.eccv16 import Video  # noqa: E402
 

@@ -58,3 +58,17 @@ def test_reward_probe_copy_rules_and_generator_share_episodes():
     assert got["generator"].shape == (4, 3)
     assert torch.allclose(got["generator"], got["nearest"], atol=1e-6)
     assert bool((got["similar"] >= got["nearest"] - 1e-6).all())  # the oracle copy is never worse here
+
+
+def test_mfu_counts_matmuls_attention_and_lstm():
+    mfu = _load("mfu")
+    lin = torch.nn.Linear(16, 8)
+    x = torch.rand(4, 16)
+    # forward 2*M*N*K, backward twice that (grad of weight and of input)
+    assert mfu.count_flops(lambda: lin(x.requires_grad_()).sum().backward(), lambda: 0) == 3 * 2 * 4 * 8 * 16
+    q = torch.rand(2, 4, 10, 8)  # (B, heads, L, d_head): QK^T and AV, 2 * 2*B*H*L*L*d each way
+    with torch.no_grad():
+        flops = mfu.count_flops(lambda: torch.nn.functional.scaled_dot_product_attention(q, q, q), lambda: 0)
+    assert flops == 2 * 2 * 2 * 4 * 10 * 10 * 8  # the CPU flash kernel is counted, not left at 0
+    lstm = torch.nn.LSTM(6, 5, bidirectional=True)
+    assert mfu.lstm_flops(lstm, steps=7, batch=1, backward=False) == 2 * 2 * 4 * 5 * (6 + 5) * 7

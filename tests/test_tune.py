@@ -212,6 +212,9 @@ def test_two_trial_search_over_one_fold_writes_valid_parquet(ray_root, data_dir,
     results = tmp_path / "results"
     summary = run_search(_options(space_file, data_dir, results))
     run_id = summary["run_id"]
+    time = summary["time"]  # the breakdown printed at the end: its parts add up to the wall time
+    assert time["startup_s"] + time["searching_s"] + time["tail_s"] == pytest.approx(time["wall_s"])
+    assert time["trial_cpu_s"] > 0 and time["fit_cpu_s"] > 0 and time["n_fits"] == 1 and 0 < time["busy_share"] <= 1
     trials = leaderboard.read_table(results, "trials")
     assert len(trials) == 2 and set(trials["run_id"]) == {run_id} and set(trials["fold"]) == {0}
     assert set(trials["status"]) <= {"TERMINATED", "EARLY_STOPPED"} and trials["objective"].between(0, 1).all()

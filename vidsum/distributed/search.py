@@ -64,6 +64,7 @@ from ray.tune.search.optuna import OptunaSearch
 from vidsum.data.datasets import Dataset
 from vidsum.data.standin import DEFAULT_CUE, DEFAULT_STRENGTH, check_cue, check_strength
 from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
+from vidsum.distributed import timeline
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
                                       train_on_ray, train_stages_on_ray)
 from vidsum.evaluation.baselines import baseline_rows
@@ -338,6 +339,7 @@ class _TrialRows(ray.tune.Callback):
         self.n_trials, self.max_t, self.verbose = n_trials, max_t, verbose
         self.finished = already_finished  # finished trials of this fold (earlier attempts included, for the n/N display)
         self.ended = 0  # trials of this Tuner that ended (finished or errored)
+        self.trial_s = 0.0  # their summed wall time (each holds one CPU): the time breakdown's trial CPU-seconds
 
     def on_trial_start(self, iteration, trials, trial, **info):
         print(f"[fold {self.fold}] trial {trial.trial_id} started: {_fmt_params(trial.config)}", flush=True)
@@ -357,6 +359,7 @@ class _TrialRows(ray.tune.Callback):
         if status != "ERROR":
             self.finished += 1
         wall = last.get("time_total_s")
+        self.trial_s += float(wall or 0.0)
         print(f"[fold {self.fold}] trial {trial.trial_id} {status} ({self.finished}/{self.n_trials}) after "
               f"{last.get('scored_epoch', 0)}/{self.max_t} epochs, {wall or 0:.0f} s: objective "
               f"{'n/a' if objective is None else f'{objective:.4f}'}  {_fmt_params(trial.config)}", flush=True)
@@ -397,6 +400,7 @@ class FoldSearch:
     best_objective: float
     n_finished: int
     wall_s: float
+    trial_s: float = 0.0  # summed wall time of the trials run now (not those of an earlier attempt)
 
 
 def _study(storage: JournalStorage, name: str) -> optuna.Study:
@@ -461,6 +465,7 @@ def tune_fold(
               f"{remaining} to run", flush=True)
     cfg = trial_config(method, base, space, {})
     epochs = budget.trial_epochs(method, cfg)
+    trial_s = 0.0
     if remaining:
         # The preset's own values go first (when inside the space), so the search starts from them.
         default_point = {n: getattr(cfg, n) for n in space.params}
@@ -491,6 +496,7 @@ def tune_fold(
                 callbacks=[rows] + ([_Every(while_waiting)] if while_waiting else []), verbose=0),
         )
         tuner.fit()
+        trial_s = rows.trial_s
         if rows.ended < remaining:  # Tune returns normally after Ctrl-C
             raise RuntimeError(f"fold {fold}: the search stopped after {rows.ended} of {remaining} trial(s) "
                                f"(interrupted?); run again with --resume to continue it")
@@ -503,7 +509,8 @@ def tune_fold(
     best = max(complete, key=lambda t: t.value)
     print(f"[fold {fold}] best of {len(complete)} trial(s): objective {best.value:.4f}  {_fmt_params(best.params)}",
           flush=True)
-    return FoldSearch(fold, dict(best.params), float(best.value), len(finished_trials(study)), time.perf_counter() - t0)
+    return FoldSearch(fold, dict(best.params), float(best.value), len(finished_trials(study)), time.perf_counter() - t0,
+                      trial_s)
 
 
 # ------------------------------------------------------------------------- final fit + rows
@@ -741,6 +748,11 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     pending: dict[Any, tuple[int, tuple[str, ...], dict[str, Any], float]] = {}
     summary: dict[str, Any] = {"run_id": run_id, "folds": {}, "skipped": sorted(done & set(folds))}
 
+    searches: list[timeline.Span] = []  # the time breakdown's clock: seconds since t0
+    fits: list[timeline.Span] = []
+    trial_s = 0.0
+    first_search: float | None = None
+
     def collect(block: bool) -> None:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=None if block else 0)
@@ -751,6 +763,9 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
             result = ray.get(ref)
             rows = write_fold(results_dir, dataset, result, test_keys, row, fold)
             _print_fold(fold, method.name, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
+            fit_s = result.fold_rows[0]["wall_s"] if result.fold_rows else 0.0
+            now = time.perf_counter() - t0
+            fits.append(timeline.Span(now - fit_s, now, final_cpu))
             summary["folds"][fold] = {"wall_s": time.perf_counter() - started,
                                       "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == method.name}}
 
@@ -763,10 +778,14 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         split = splits[fold]
         # The only place the fold's test keys are read: they go to the final fit, never to tune_fold.
         tune_train, val = validation_holdout(list(split.train_keys), base["val_fraction"], base["seed"])
+        search_start = time.perf_counter() - t0
+        first_search = search_start if first_search is None else first_search
         found = tune_fold(fold=fold, method=method, data=spec, train_keys=tune_train, val_keys=val, base=base, space=space,
                           budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
                           base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
                           seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False))
+        searches.append(timeline.Span(search_start, time.perf_counter() - t0))
+        trial_s += found.trial_s
         cfg = trial_config(method, base, space, found.best_params)
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
@@ -775,6 +794,10 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         pending[final_remote.remote(job)] = (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)
     collect(block=True)
     summary["wall_s"] = time.perf_counter() - t0
+    if searches:
+        cpus = float(ray.cluster_resources().get("CPU", 0.0))
+        summary["time"] = timeline.breakdown(summary["wall_s"], cpus, first_search, searches, trial_s, fits)
+        print(timeline.format_breakdown(summary["time"]), flush=True)
     print(f"run {run_id} done in {summary['wall_s']:.0f} s; `vidsum report {results_dir}` prints the leaderboard",
           flush=True)
     return summary

@@ -80,7 +80,7 @@ class DRDSNConfig(PlainConfig):
     val_fraction: float = 0.2
     summary_proportion: float = 0.15
     seed: int = 0
-    amp: bool = False  # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = False  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
     grad_clip: float = 5.0
 
     def __post_init__(self) -> None:
@@ -238,8 +238,10 @@ def train_drdsn(
         row = {"stage": "drdsn", "epoch": epoch, "loss": _mean(losses), "reward": _mean(rewards), "mean_p": _mean(mean_ps),
                "lr": sched.get_last_lr()[0], "epoch_s": time.perf_counter() - t0}
         sched.step()
+        t1 = time.perf_counter()
         values = selection_values(lambda v: score_video(dsn, v), lambda v: label_free_value(dsn, v, cfg),
                                   val_videos, test_videos, dataset)
+        row["select_s"] = time.perf_counter() - t1  # scoring for model selection, outside epoch_s
         update_best(best, values, epoch, dsn, row)
         history.append(row)
         if rt.report is not None:

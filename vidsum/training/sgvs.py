@@ -165,7 +165,7 @@ class SGVSConfig(PlainConfig):
     summary_proportion: float = 0.15
     # runtime
     seed: int = 0
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = True  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
     grad_clip: float = 1.0
 
     def __post_init__(self) -> None:
@@ -455,9 +455,11 @@ def train_sgvs(
                 sums[k].append(v)
         row = {"stage": "sgvs", "epoch": epoch, **{k: _mean(v) for k, v in sums.items()}, "adv_weight": w_adv,
                "epoch_s": time.perf_counter() - t0}
+        t1 = time.perf_counter()
         values = selection_values(lambda v: score_video(gen, v),
                                   lambda v: label_free_value(gen, v, cfg.summary_proportion),
                                   val_videos, test_videos, dataset)
+        row["select_s"] = time.perf_counter() - t1  # scoring for model selection, outside epoch_s
         update_best(best, values, epoch, gen, row)
         history.append(row)
         if rt.report is not None:

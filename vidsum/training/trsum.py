@@ -48,6 +48,7 @@ from vidsum.evaluation.summary import keyshot_summary
 from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, random_mask
 from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_error_rows
 from vidsum.segments import gather_segments, make_segments, scatter_mean, step_shot_ids
+from vidsum.training import precision
 from vidsum.training.checkpoint import restore_rng, rng_state
 
 SELECTION_RULES = ("label_free", "validation", "oracle")
@@ -97,7 +98,7 @@ class TRSumConfig(PlainConfig):
     summary_proportion: float = 0.15
     # runtime
     seed: int = 0
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool = True  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
     grad_clip: float = 1.0
 
     def __post_init__(self) -> None:
@@ -242,8 +243,8 @@ def _mask_plan(cfg: TRSumConfig, shot_ids: torch.Tensor, pad: torch.Tensor, gen:
 
 
 def _autocast(cfg: TRSumConfig, device: torch.device):
-    enabled = cfg.amp and device.type == "cuda"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    """bf16 autocast where ``cfg.amp`` and the device run it faster (``vidsum.training.precision``)."""
+    return precision.autocast(cfg.amp, device)
 
 
 def _warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_frac: float):
@@ -527,7 +528,10 @@ def train_summarizer(
             mean_ps.append(float(stats["mean_p"].mean()))
         row = {"stage": "summarizer", "epoch": epoch, "loss": _mean(losses), "reward": _mean(rewards),
                "mean_p": _mean(mean_ps), "epoch_s": time.perf_counter() - t0}
-        for rule, value in _selection_values(summ, gen, cfg, val_videos, test_videos, dataset).items():
+        t1 = time.perf_counter()
+        values = _selection_values(summ, gen, cfg, val_videos, test_videos, dataset)
+        row["select_s"] = time.perf_counter() - t1  # scoring for model selection, outside epoch_s
+        for rule, value in values.items():
             row[f"sel_{rule}"] = value
             if rule not in best or value > best[rule]["value"]:
                 best[rule] = {"epoch": epoch, "value": value, "state": copy.deepcopy(summ.state_dict())}
