@@ -73,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: the preset's; 0: resources)")
     p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value of the method's config, e.g. --set rl_epochs=10 (repeatable)")
-    p.add_argument("--verbose", action="store_true", help="a line per trial epoch, and Ray worker logs")
+    p.add_argument("--verbose", action="store_true",
+                   help="a line per trial epoch (default: at most one per trial every 30 s), and Ray worker logs "
+                        "(the final fits' epoch lines)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no per-trial lines and no progress (also: VIDSUM_PROGRESS=0); the fold lines stay")
     return p
 
 
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; search.py prints progress
+    if args.quiet:
+        os.environ["VIDSUM_PROGRESS"] = "0"  # before Ray starts: its workers inherit it (vidsum.progress)
     import ray
     import torch
 
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset, method=args.method, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
         space=args.space, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
         resume=args.resume, data_dir=args.data_dir, results=args.results, seed=args.seed,
-        max_concurrent=args.max_concurrent, verbose=args.verbose, config_overrides=dict(args.set),
+        max_concurrent=args.max_concurrent, verbose=args.verbose, quiet=args.quiet, config_overrides=dict(args.set),
         cue=args.cue, strength=args.strength)
     try:
         check_options(options)

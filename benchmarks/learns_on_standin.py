@@ -11,7 +11,9 @@ Printed: per selection rule, mean ± std over (split, seed) of F1 / tau / rho, t
 random rows, and the margin (method - random) with the share of runs above random. Selection
 rules other than 'oracle' never look at the test videos; 'oracle' is shown labelled.
 
-A run per job in its own process with 1 torch thread (``--jobs`` processes at once).
+A run per job in its own process with 1 torch thread (``--jobs`` processes at once). Progress
+on stderr (``vidsum.progress``): run k of n and the ETA of the whole grid as runs finish (runs
+go in parallel, so no per-epoch display); ``--quiet`` or ``VIDSUM_PROGRESS=0`` silences it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from vidsum import progress
 
 
 def _one(job: dict):
@@ -41,11 +45,32 @@ def _one(job: dict):
     t0 = time.perf_counter()
     res = method.run_fold(cfg, ds, split, fold=job["split"], split_set=job["split_set"])
     keep = keep_rate(res.history, getattr(cfg, "delta", None))
-    print(f"  {job['method']} split {job['split']} seed {job['seed']}: {time.perf_counter() - t0:.0f} s  "
-          + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows)
-          + (f"  | keep p {keep['first']:.2f} -> {keep['last']:.2f} (max |p - delta| {keep['max_dev']:.2f})" if keep else ""),
-          flush=True)
-    return res, keep
+    line = (f"  {job['method']} split {job['split']} seed {job['seed']}: {time.perf_counter() - t0:.0f} s  "
+            + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows)
+            + (f"  | keep p {keep['first']:.2f} -> {keep['last']:.2f} (max |p - delta| {keep['max_dev']:.2f})"
+               if keep else ""))
+    return res, keep, line
+
+
+def _numbered(item: tuple[int, dict]):
+    """(job number, _one(job)): results arrive in the order runs finish."""
+    number, job = item
+    return number, _one(job)
+
+
+def run_grid(jobs: list[dict], n_procs: int, desc: str, one=_numbered) -> list:
+    """``one((k, job))[1]`` for every job, in job order, ``n_procs`` spawned processes at once.
+
+    Each run's result line goes to stdout as it finishes; run k of n and the grid's ETA (from
+    the runs finished so far) to stderr. ``one`` is the worker function (a module-level one:
+    spawn pickles it by name)."""
+    outputs: list = [None] * len(jobs)
+    with mp.get_context("spawn").Pool(n_procs) as pool, progress.Progress(desc, len(jobs), unit="run") as shown:
+        for number, out in pool.imap_unordered(one, list(enumerate(jobs)), chunksize=1):
+            outputs[number] = out
+            shown.write(out[-1])
+            shown.update()
+    return outputs
 
 
 def keep_rate(history: list[dict], delta: float | None) -> dict[str, float] | None:
@@ -76,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cue", default=None, choices=["events", "text", "mixed"], help="stand-in cue (default events)")
     p.add_argument("--strength", type=float, default=None, help="stand-in strength in [0, 1] (default 0.8)")
     p.add_argument("--results", default="results/learning")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (also: VIDSUM_PROGRESS=0)")
     a = p.parse_args(argv)
+    with progress.quiet(a.quiet):
+        return _run(a)
+
+
+def _run(a: argparse.Namespace) -> int:
 
     from vidsum.cli import parse_settings
     from vidsum.data.datasets import load_dataset
@@ -93,11 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     print(f"{len(jobs)} runs of {a.method} ({a.preset}{', ' + a.tag if a.tag else ''}) on {a.dataset} "
           f"(features={ds.features_kind}), {a.jobs} at a time", flush=True)
-    with mp.get_context("spawn").Pool(a.jobs) as pool:
-        outputs = pool.map(_one, jobs, chunksize=1)
+    outputs = run_grid(jobs, a.jobs, f"{a.method} on {a.dataset}{' (' + a.tag + ')' if a.tag else ''}")
     wall = time.perf_counter() - t0
-    results = [res for res, _ in outputs]
-    keeps = [keep for _, keep in outputs if keep]
+    results = [res for res, _, _ in outputs]
+    keeps = [keep for _, keep, _ in outputs if keep]
 
     # tune.py's writer: the method's rows plus the human / random rows of the same test videos
     # (re-written per seed under the same keys, so each split keeps one of each).

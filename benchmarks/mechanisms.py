@@ -11,6 +11,8 @@ margin over the random row of the same fold and run (same test videos): mean ± 
 its standard error, and the runs above random, for F1, Kendall tau and Spearman rho. Strength 0
 is the control: features independent of importance, where an honest method sits at random.
 'oracle' (test-selected) rows are printed labelled and never count as a result.
+With ``--run``, progress on stderr: cell k of n and the ETA of the cells still to train, and
+inside each cell learns_on_standin's run k of n; ``--quiet`` / ``VIDSUM_PROGRESS=0`` silence it.
 """
 
 from __future__ import annotations
@@ -92,23 +94,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", default="0,1,2,3,4")
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr (also: VIDSUM_PROGRESS=0)")
     a = p.parse_args(argv)
     root = Path(a.results)
     if a.run:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import learns_on_standin
 
-        for method in a.methods.split(","):
-            for cue in a.cues.split(","):
-                for strength in a.strengths.split(","):
-                    cell = root / f"{method}_{cue}_s{float(strength):g}"
-                    if (cell / "folds.parquet").exists():
-                        continue
-                    learns_on_standin.main(["--method", method, "--dataset", a.dataset, "--cue", cue, "--strength", strength,
-                                            "--splits", a.splits, "--seeds", a.seeds, "--jobs", str(a.jobs),
-                                            "--results", str(cell)])
+        from vidsum import progress
+
+        cells = missing_cells(root, a.methods.split(","), a.cues.split(","), a.strengths.split(","))
+        with progress.quiet(a.quiet), progress.Progress("mechanism cells", len(cells), unit="cell") as shown:
+            for method, cue, strength, cell in cells:
+                learns_on_standin.main(["--method", method, "--dataset", a.dataset, "--cue", cue, "--strength", strength,
+                                        "--splits", a.splits, "--seeds", a.seeds, "--jobs", str(a.jobs),
+                                        "--results", str(cell)] + (["--quiet"] if a.quiet else []))
+                shown.update()
     print(render(table(read_folds(root))))
     return 0
+
+
+def missing_cells(root: Path, methods: list[str], cues: list[str], strengths: list[str]) -> list[tuple[str, str, str, Path]]:
+    """(method, cue, strength, folder) of every cell without a folds.parquet yet, in run order."""
+    cells = [(m, c, s, root / f"{m}_{c}_s{float(s):g}") for m in methods for c in cues for s in strengths]
+    return [cell for cell in cells if not (cell[3] / "folds.parquet").exists()]
 
 
 if __name__ == "__main__":

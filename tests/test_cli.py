@@ -10,10 +10,13 @@ from vidsum.cli import main
 
 def test_baselines_json_reproduces_otani_human_rows(tmp_path, capsys):
     assert main(["baselines", "--dataset", "tvsum", "--json", "--data-dir", str(tmp_path)]) == 0
-    obj = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    obj = json.loads(captured.out)  # the stand-in build's progress went to stderr: stdout is one JSON object
     assert set(obj) >= {"human_tau", "human_rho", "random_tau", "random_rho", "human_f1", "random_f1"}
     assert abs(obj["human_tau"] - 0.177) <= 0.003 and abs(obj["human_rho"] - 0.204) <= 0.003
     assert abs(obj["random_tau"]) < 0.02 and obj["features"] == "generated"
+    assert "building the tvsum stand-in (events, strength 0.8): video 50/50" in captured.err
+    assert "\r" not in captured.err  # stderr is not a terminal here: plain lines
 
 
 def test_train_trsum_writes_leaderboard_rows(tmp_path, capsys):
@@ -22,8 +25,13 @@ def test_train_trsum_writes_leaderboard_rows(tmp_path, capsys):
     args = ["train", "trsum", "--dataset", "summe", "--split", "1", "--data-dir", str(tmp_path / "data"),
             "--results", str(tmp_path / "results"), "--checkpoint-dir", str(tmp_path / "ckpt"), *tiny]
     assert main(args) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "label_free" in out and "oracle" in out
+    # Progress on stderr, one plain line per epoch of each stage, counting up to that stage's epochs.
+    epochs = [line.split(": ")[1].split("  ")[0] for line in err.splitlines() if line.startswith("train trsum, ")]
+    assert epochs == ["epoch 1/1", "epoch 1/2", "epoch 2/2"]
+    assert "train trsum, generator (stage 1/2)" in err and "train trsum, summarizer (stage 2/2)" in err
+    assert "train trsum" not in out and "\r" not in err
     folds = pd.read_parquet(tmp_path / "results" / "folds.parquet")
     assert set(folds["selection"]) == {"label_free", "validation", "oracle", "none"}
     assert (folds["features"] == "generated").all() and (folds["fold"] == 1).all()
@@ -58,6 +66,20 @@ def test_readme_pandas_snippet_runs_on_fresh_results(tmp_path, monkeypatch, caps
     exec(snippet, {})
     out = capsys.readouterr().out
     assert "trsum" in out and "summe" in out and "kendall_tau" in out
+
+
+def test_train_quiet_silences_progress_and_leaves_stdout_alone(tmp_path, capsys):
+    args = ["train", "drdsn", "--dataset", "summe", "--split", "3", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "results"), "--set", "epochs=1"]
+    assert main(args) == 0
+    shown = capsys.readouterr()
+    assert [line.split("  ")[0] for line in shown.err.splitlines() if line.startswith("train drdsn")] == [
+        "train drdsn: epoch 1/1"]
+    assert main(args + ["--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert "train drdsn" not in quiet.err
+    # the same table: only the run id and the wall time of the last line differ
+    assert quiet.out.splitlines()[:-1] == shown.out.splitlines()[:-1] and "wall" in quiet.out.splitlines()[-1]
 
 
 @pytest.mark.parametrize("method", ["sgvs", "drdsn"])

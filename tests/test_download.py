@@ -13,7 +13,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from tqdm import tqdm
 
+from vidsum import progress
 from vidsum.data import download as D
 from vidsum.data.download import (
     ArchiveError,
@@ -316,6 +318,14 @@ def test_download_cli_success_and_failures(served, h5, dest, capsys):
     assert download_cli("summe", str(dest), url, sha256(h5)) == 0
     out, err = capsys.readouterr()
     assert out.strip() == f"OK {dest / SUMME}" and "checksum OK" in err
+    size = tqdm.format_sizeof(len(zip_bytes({SUMME: h5})), "B", 1024)  # '1.47kB'
+    fetched = [line for line in err.splitlines() if line.startswith("downloading d.zip: ")]
+    assert fetched and fetched[-1].startswith(f"downloading d.zip: {size}/{size} | ")
+    assert "B/s" in fetched[-1]  # the rate
+    with progress.quiet():  # --quiet: the result line and errors only
+        assert download_cli("summe", str(dest), url, sha256(h5)) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"OK {dest / SUMME}" and err == ""
 
     assert download_cli("tvsum", str(dest), url, None) == 1
     out, err = capsys.readouterr()

@@ -210,6 +210,21 @@ def test_kts_vmax_trades_off_segments():
     assert counts[2] == 0  # huge penalty: one shot
 
 
+def test_kts_reports_rounds_against_a_shrinking_bound_without_changing_the_result():
+    rng = np.random.default_rng(10)
+    x, truth = planted(rng, [15, 12, 18, 10, 14], dim=16, noise=0.2)
+    rounds = []
+    got = kts(x, on_round=lambda m, bound: rounds.append((m, bound)))
+    np.testing.assert_array_equal(got, kts(x))
+    np.testing.assert_array_equal(got, truth)
+    done = [m for m, _ in rounds]
+    bounds = [b for _, b in rounds]
+    assert done == list(range(1, len(rounds) + 1)) and len(rounds) >= truth.size
+    assert all(m <= b <= x.shape[0] - 1 for m, b in rounds)
+    assert bounds == sorted(bounds, reverse=True)  # better objectives only ever shrink it
+    assert bounds[-1] == done[-1]  # the last round knows it is the last
+
+
 def test_kts_linear_kernel_sees_scale_cosine_does_not():
     rng = np.random.default_rng(8)
     direction = rng.normal(size=16)

@@ -153,9 +153,10 @@ def test_checkpoint_checks(tmp_path, ckpt):
 # --------------------------------------------------------------------------- summarize
 
 
-def test_summarize_npy_writes_json_and_png(tmp_path, ckpt):
+def test_summarize_npy_writes_json_and_png(tmp_path, ckpt, capsys, monkeypatch):
     np.save(tmp_path / "f.npy", shot_features())
     doc = sm.summarize(tmp_path / "f.npy", ckpt[0], tmp_path / "out", fps=30.0)
+    assert "KTS" not in capsys.readouterr().err  # a short input: KTS progress stays silent
     on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert on_disk["selected_shots"] == doc["selected_shots"] and on_disk["step_scores"] == doc["step_scores"]
     assert (tmp_path / "out" / "summary.png").read_bytes()[:8] == PNG_MAGIC
@@ -174,9 +175,12 @@ def test_summarize_npy_writes_json_and_png(tmp_path, ckpt):
     lengths = [s["last_frame"] - s["first_frame"] + 1 for s in doc["selected_shots"]]
     assert sum(lengths) == doc["summary"]["n_selected_frames"]
     assert doc["selected_shots"] == [s for s in doc["shots"] if s["selected"]]
+    monkeypatch.setattr(sm, "KTS_PROGRESS_DELAY_S", 0.0)  # as if KTS took long: its rounds are shown
     again = sm.summarize(tmp_path / "f.npy", ckpt[0], tmp_path / "out2", fps=30.0, plot=False)
     assert again["step_scores"] == doc["step_scores"] and again["selected_shots"] == doc["selected_shots"]
     assert "png" not in again["files"]
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("KTS shots of 60 steps: round ") and last.split()[6].split("/")[0] == last.split()[6].split("/")[1]
 
 
 def test_summarize_eccv16_uses_its_shots_and_generator_reward(tmp_path, ckpt):
@@ -268,4 +272,8 @@ def test_cli_summarize_generated_video_readme_flow(tmp_path, monkeypatch, capsys
     # The features saved next to the summary give the same scores without decoding again.
     again = sm.summarize(out / "features.h5", summ, tmp_path / "again", kts_vmax=0.01, plot=False)
     assert again["step_scores"] == doc["step_scores"] and again["input"]["fps_source"] == "file"
-    assert "wrote" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "wrote" in out
+    # Decoding progress (frames / total, rate) went to stderr, for the features and for the clip.
+    assert "features of demo.mp4: frame 120/120" in err and "frame/s" in err
+    assert "writing the summary clip: frame 120/120" in err and "frame 120" not in out

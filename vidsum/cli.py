@@ -54,14 +54,6 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
-def _method(name: str):
-    """(preset(name, **overrides), run_<method>_fold) of a training method."""
-    from vidsum.training.methods import get_method
-
-    method = get_method(name)
-    return method.preset, method.run_fold
-
-
 def parse_settings(items: list[str]) -> dict[str, object]:
     """``--set key=value`` items -> {key: value}; values read as JSON, else kept as a string."""
     import json
@@ -83,16 +75,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
+    from vidsum.progress import EpochProgress
     from vidsum.results import leaderboard
+    from vidsum.training.methods import get_method
+    from vidsum.training.trsum import Runtime
 
-    preset, run_fold = _method(args.method)
-
+    method = get_method(args.method)
     overrides = parse_settings(args.set or [])
-    cfg = preset(args.preset, seed=args.seed, **overrides)
+    cfg = method.preset(args.preset, seed=args.seed, **overrides)
     ds = load_dataset(args.dataset, args.data_dir, cue=args.cue, strength=args.strength)
     split = get_split(args.dataset, args.split_set, args.split)
     started = dt.datetime.now(dt.timezone.utc)
-    res = run_fold(cfg, ds, split, fold=args.split, split_set=args.split_set, checkpoint_dir=args.checkpoint_dir)
+    # Epoch progress (stderr) comes from the loops' report callback; the table below is stdout.
+    epochs = EpochProgress(f"train {args.method}", method.stage_epochs(cfg))
+    try:
+        res = method.run_fold(cfg, ds, split, fold=args.split, split_set=args.split_set, rt=Runtime(report=epochs),
+                              checkpoint_dir=args.checkpoint_dir)
+    finally:
+        epochs.close()
     run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
     tags = ds.row_tags()  # features, and the stand-in's cue / strength
     folds = [{**{k: v for k, v in r.items() if k != "selected_epoch"}, **tags, "run_id": run_id, "commit": commit,
@@ -209,13 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("results_dir", nargs="?", default="results")
     pl.add_argument("--out", default="figures", help="folder for the PNGs")
     pl.set_defaults(func=_cmd_plot)
+    for command in (c, d, b, bl, t, r, sm, pl):
+        command.add_argument("-q", "--quiet", action="store_true",
+                             help="no progress on stderr (also: VIDSUM_PROGRESS=0); results are unchanged")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vidsum import progress
+
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with progress.quiet(args.quiet):
+            return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, KeyError, IndexError) as e:
         # One clear line for bad input; tracebacks are for bugs.
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidsum import progress
+
 GOOGLENET_FILE = "googlenet-1378be20.pth"
 # Shown in the error message only: this module never opens a network connection.
 GOOGLENET_URL = f"https://download.pytorch.org/models/{GOOGLENET_FILE}"
@@ -264,11 +266,12 @@ class VideoReader:
         except self._av.error.FFmpegError as e:
             raise ValueError(f"{self.path}: cannot be read as a video ({e})") from e
 
-    def frames(self, keep: Callable[[int], bool] | None = None,
-               size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def frames(self, keep: Callable[[int], bool] | None = None, size: tuple[int, int] | None = None,
+               decoded: Callable[[int], object] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """(frame index, (H, W, 3) uint8 RGB) for every frame with ``keep(index)`` true.
 
         size: (width, height) to resize to while converting (swscale, cheap), None keeps it.
+        decoded: called with the number of frames decoded so far after every frame (progress).
         Every frame is decoded (to count them); only kept ones are converted.
         """
         width, height = size if size is not None else (None, None)
@@ -279,6 +282,8 @@ class VideoReader:
                     if keep is None or keep(count):
                         yield count, frame.to_ndarray(width=width, height=height, format="rgb24")
                     count += 1
+                    if decoded is not None:
+                        decoded(count)
             except self._av.error.FFmpegError as e:
                 raise ValueError(f"{self.path}: decoding failed at frame {count} ({e})") from e
         if count == 0:
@@ -327,13 +332,18 @@ def extract_features(video_path: str | os.PathLike, model: GoogLeNetPool5, *, sa
         feats.append(model(preprocess(batch).to(device)).float().cpu().numpy())
         batch.clear()
 
-    for index, rgb in reader.frames(keep=lambda i: i % step == 0, size=size):
-        picks.append(index)
-        batch.append(rgb)
-        if len(batch) == batch_size:
+    # Frames decoded / total and the rate on stderr: the network's time is in it, as it runs
+    # between decoded frames.
+    with progress.Progress(f"features of {Path(video_path).name}", reader.n_frames or None, unit="frame",
+                           every_s=5.0, show_rate=True) as shown:
+        for index, rgb in reader.frames(keep=lambda i: i % step == 0, size=size, decoded=shown.update_to):
+            picks.append(index)
+            batch.append(rgb)
+            if len(batch) == batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+        shown.update_to(reader.n_frames, total=reader.n_frames)  # the container's count may have been wrong
     return VideoFeatures(np.concatenate(feats).astype(np.float32), np.asarray(picks, dtype=np.int64),
                          reader.n_frames, reader.fps, str(video_path))
 

@@ -33,6 +33,7 @@ or raise ``vmax`` for such features.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -126,6 +127,7 @@ def kts(
     max_change_points: int | None = None,
     vmax: float = 1.0,
     kernel: str = "cosine",
+    on_round: Callable[[int, int], object] | None = None,
 ) -> np.ndarray:
     """KTS change points of a feature sequence, their number chosen by the penalised objective.
 
@@ -134,12 +136,19 @@ def kts(
                        are clipped to n - 1).
     vmax:              penalty weight (module docstring); 0 means no penalty.
     kernel:            'cosine' or 'linear' (see :func:`gram_matrix`).
+    on_round:          progress: called after each round m of the dynamic programme (one per
+                       number of change points, all about the same cost) with (m, the most
+                       rounds the search can still take); that bound shrinks as better
+                       objectives are found.
     Returns (m,) int64 sorted step indices in [1, n-1] where a new segment starts.
     """
     gram = gram_matrix(features, kernel)  # validates features and kernel
     n = gram.shape[0]
     m_max = _check_kts_args(n, max_change_points, vmax)
     scatter = segment_scatter(gram)
+    # penalty(m) grows with m, so the rounds left end at the first m whose penalty alone exceeds
+    # the best objective so far (the loop's stopping rule below).
+    penalties = kts_penalty(np.arange(1, m_max + 1), n, vmax) if on_round is not None else None
 
     # cost[j]: least scatter of steps [0, j) cut into m+1 segments (inf where impossible).
     cost = scatter[0].copy()
@@ -173,6 +182,8 @@ def kts(
         objective = cost[n] / n + float(kts_penalty(m, n, vmax))
         if objective < best_objective:
             best_m, best_objective = m, objective
+        if on_round is not None:
+            on_round(m, max(m, int(np.searchsorted(penalties, best_objective, side="right"))))
 
     # Walk the back-pointers from the end of the sequence.
     cps = np.empty(best_m, dtype=np.int64)

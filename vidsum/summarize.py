@@ -43,7 +43,7 @@ import h5py
 import numpy as np
 import torch
 
-from vidsum import __version__
+from vidsum import __version__, progress
 from vidsum.data.eccv16 import Video, natural_key, read_attrs, read_file
 from vidsum.evaluation.summary import keyshot_summary, shot_scores, step_to_frame_scores
 from vidsum.features import SAMPLE_FPS, frame_step
@@ -54,6 +54,7 @@ from vidsum.training.checkpoint import load_checkpoint
 
 FEATURE_SUFFIXES = (".npy", ".h5", ".hdf5")
 SUMMARY_JSON, SUMMARY_PNG, SUMMARY_CLIP, FEATURES_H5 = "summary.json", "summary.png", "summary.mp4", "features.h5"
+KTS_PROGRESS_DELAY_S = 2.0  # KTS shows progress only on inputs long enough to take this long
 
 
 @dataclass
@@ -377,8 +378,13 @@ def summarize_steps(
     if inp.change_points is not None:
         shots, source = np.asarray(inp.change_points, dtype=np.int64), "input"
     else:
-        shots, _ = shots_from_features(inp.features, inp.picks, inp.n_frames, vmax=kts_vmax,
-                                       max_change_points=max_change_points)
+        # KTS is O(rounds x n_steps^2): seconds at 2000 steps, minutes on an hour of video. The
+        # display only appears when it runs longer than KTS_PROGRESS_DELAY_S.
+        with progress.Progress(f"KTS shots of {inp.n_steps} steps", unit="round", every_s=5.0,
+                               delay_s=KTS_PROGRESS_DELAY_S) as shown:
+            shots, _ = shots_from_features(inp.features, inp.picks, inp.n_frames, vmax=kts_vmax,
+                                           max_change_points=max_change_points,
+                                           on_round=lambda m, bound: shown.update_to(m, total=bound))
         source = "kts"
     t1 = time.perf_counter()
     # score_video and label_free_reward take a Video; the labels they do not read are blanks.
@@ -508,8 +514,11 @@ def summarize(
         t_clip = time.perf_counter()
         reader = VideoReader(input_path)
         keep = result["frames"]
-        frames = (rgb for _, rgb in reader.frames(keep=lambda i: i < keep.shape[0] and keep[i] == 1))
-        write_video(out_dir / SUMMARY_CLIP, frames, inp.fps)
+        with progress.Progress("writing the summary clip", inp.n_frames, unit="frame", every_s=5.0,
+                               show_rate=True) as shown:
+            frames = (rgb for _, rgb in reader.frames(keep=lambda i: i < keep.shape[0] and keep[i] == 1,
+                                                      decoded=shown.update_to))
+            write_video(out_dir / SUMMARY_CLIP, frames, inp.fps)
         files["clip"] = str(out_dir / SUMMARY_CLIP)
         doc["timing_s"]["clip_s"] = round(time.perf_counter() - t_clip, 4)
     if plot:

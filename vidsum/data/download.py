@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from vidsum import progress
+
 DATASETS = ("summe", "tvsum")
 ENV_DATA_DIR = "VIDSUM_DATA"
 CHUNK_BYTES = 1 << 20
@@ -166,18 +168,26 @@ def _manual_hint(dataset: str, dest_dir: Path) -> str:
     )
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float, log: Callable[[str], None]) -> int:
-    """Stream ``url`` into ``out``; returns the number of bytes. Network problems -> DownloadError."""
+def _fetch(url: str, out: BinaryIO, timeout: float, show_progress: bool = False) -> int:
+    """Stream ``url`` into ``out``; returns the number of bytes. Network problems -> DownloadError.
+
+    show_progress: bytes so far / total and the rate on stderr (``vidsum.progress``; plain
+    lines at most every 5 s when stderr is not a terminal)."""
     request = urllib.request.Request(url, headers={"User-Agent": "vidsum-download/0.1"})
-    n_bytes, next_report = 0, 0.0
+    n_bytes = 0
     with urllib.request.urlopen(request, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        while chunk := response.read(CHUNK_BYTES):
-            out.write(chunk)
-            n_bytes += len(chunk)
-            if total and n_bytes / total >= next_report:
-                log(f"  {n_bytes / 1e6:.1f} / {total / 1e6:.1f} MB")
-                next_report += 0.1
+        shown = progress.Progress(f"downloading {PurePosixPath(urllib.parse.urlsplit(url).path).name or url}", total,
+                                  unit="B", byte_counts=True, show_rate=True, every_s=5.0) if show_progress else None
+        try:
+            while chunk := response.read(CHUNK_BYTES):
+                out.write(chunk)
+                n_bytes += len(chunk)
+                if shown is not None:
+                    shown.update(len(chunk))
+        finally:
+            if shown is not None:
+                shown.close()
     if total and n_bytes != total:
         raise DownloadError(f"connection closed after {n_bytes} of {total} bytes")
     return n_bytes
@@ -239,12 +249,14 @@ def download_dataset(
     expected_sha256: str | None = None,
     timeout: float = 60,
     log: Callable[[str], None] | None = None,
+    show_progress: bool = False,
 ) -> Path:
     """Download, extract and verify ``eccv16_dataset_{dataset}_google_pool5.h5`` into ``dest_dir``.
 
     url: a .zip, .tar.gz or bare .h5 (http, https or file); default :data:`DEFAULT_URLS`.
     expected_sha256: accept only this digest (a mirror); default: any :data:`KNOWN_DIGESTS` entry.
-    log: receives progress lines (default: silent).
+    log: receives a line per step: download, extract, checksum (default: silent).
+    show_progress: the download's bytes, rate and ETA on stderr (``vidsum.progress``).
 
     Everything is written to temp files in ``dest_dir``; on any failure they are deleted and an
     existing file at the destination is left untouched. Raises DownloadError (network),
@@ -275,7 +287,7 @@ def download_dataset(
         log(f"downloading {url}")
         try:
             with open(archive, "wb") as out:
-                n_bytes = _fetch(url, out, timeout, log)
+                n_bytes = _fetch(url, out, timeout, show_progress)
         except urllib.error.HTTPError as e:
             raise DownloadError(f"could not download {url}: HTTP {e.code} {e.reason}; "
                                 f"{_manual_hint(dataset, dest_dir)}") from None
@@ -303,10 +315,11 @@ def download_dataset(
 def download_cli(dataset: str, dest: str | os.PathLike, url: str | None, sha256: str | None) -> int:
     """``vidsum data download``: progress on stderr, result on stdout; returns the exit code."""
     def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+        if progress.enabled():  # the steps are progress too: --quiet leaves the errors and "OK <path>"
+            print(msg, file=sys.stderr, flush=True)
 
     try:
-        path = download_dataset(dataset, dest, url=url, expected_sha256=sha256, log=log)
+        path = download_dataset(dataset, dest, url=url, expected_sha256=sha256, log=log, show_progress=True)
     except (DownloadError, ArchiveError, ChecksumError) as e:
         print(f"vidsum: error: {e}", file=sys.stderr)
         if not isinstance(e, DownloadError):  # DownloadError already carries the hint

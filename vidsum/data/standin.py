@@ -146,6 +146,7 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
+from vidsum import progress
 from vidsum.data import annotations
 from vidsum.data.eccv16 import Video, write_file
 from vidsum.evaluation.summary import knapsack
@@ -477,11 +478,14 @@ def build_standin(
         {} if cue == "events"
         else text_directions(dataset, wanted, int(feature_dim), int(seed), encoder=text_encoder)
     )
-    videos = [
-        build_video(dataset, index_of[k], anns[index_of[k]], strength, int(feature_dim), int(seed), bases,
-                    cue, directions.get(k))
-        for k in wanted
-    ]
+    videos = []
+    # video k of n on stderr; plain lines at most once a second (a SumMe build takes about one)
+    with progress.Progress(f"building the {dataset} stand-in ({cue}, strength {strength:g})", len(wanted),
+                           unit="video", every_s=1.0) as shown:
+        for k in wanted:
+            videos.append(build_video(dataset, index_of[k], anns[index_of[k]], strength, int(feature_dim), int(seed),
+                                      bases, cue, directions.get(k)))
+            shown.update()
     attrs = {
         "features": "generated",
         "dataset": dataset,

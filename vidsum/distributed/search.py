@@ -69,6 +69,7 @@ from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_
                                       train_on_ray, train_stages_on_ray)
 from vidsum.evaluation.baselines import baseline_rows
 from vidsum.evaluation.metrics import CORR_CONVENTION
+from vidsum.progress import EpochProgress
 from vidsum.results import leaderboard
 from vidsum.training import fold as fold_mod
 from vidsum.training import trsum
@@ -330,24 +331,46 @@ def _fmt_params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
 
 
+# Without --verbose, a running trial's epoch line comes at most this often (its start and end
+# lines always come): a paper-preset trial trains for hours, a quick one for seconds.
+TRIAL_EPOCH_LINE_EVERY_S = 30.0
+
+
 class _TrialRows(ray.tune.Callback):
-    """Prints a line per trial event and appends one trials.parquet row per finished trial."""
+    """Prints a line per trial event and appends one trials.parquet row per finished trial.
+
+    Epoch progress arrives as the trials' normal Tune results (``scored_epoch``, ``objective``,
+    Tune's ``time_total_s``): with ``verbose`` a line per epoch, by default at most one per trial
+    every TRIAL_EPOCH_LINE_EVERY_S (with the trial's time left at this pace), with ``quiet`` no
+    per-trial line at all (the fold's lines and the rows stay).
+    """
 
     def __init__(self, results_dir: Path, base_row: dict[str, Any], fold: int, n_trials: int, max_t: int, verbose: bool,
-                 already_finished: int = 0):
+                 already_finished: int = 0, quiet: bool = False):
         self.results_dir, self.base_row, self.fold = results_dir, base_row, fold
-        self.n_trials, self.max_t, self.verbose = n_trials, max_t, verbose
+        self.n_trials, self.max_t, self.verbose, self.quiet = n_trials, max_t, verbose, quiet
         self.finished = already_finished  # finished trials of this fold (earlier attempts included, for the n/N display)
         self.ended = 0  # trials of this Tuner that ended (finished or errored)
         self.trial_s = 0.0  # their summed wall time (each holds one CPU): the time breakdown's trial CPU-seconds
+        self._last_line: dict[str, float] = {}  # trial id -> time of its last line
+
+    def _say(self, trial, text: str) -> None:
+        if not self.quiet:
+            print(f"[fold {self.fold}] trial {trial.trial_id} {text}", flush=True)
+            self._last_line[trial.trial_id] = time.monotonic()
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        print(f"[fold {self.fold}] trial {trial.trial_id} started: {_fmt_params(trial.config)}", flush=True)
+        self._say(trial, f"started: {_fmt_params(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if self.verbose:
-            print(f"[fold {self.fold}] trial {trial.trial_id} epoch {result.get('scored_epoch')}: "
-                  f"objective {result.get('objective', float('nan')):.4f}", flush=True)
+        if self.quiet or not self.verbose and not self._epoch_line_due(trial, result):
+            return
+        self._say(trial, trial_epoch_line(result, self.max_t))
+
+    def _epoch_line_due(self, trial, result: dict[str, Any]) -> bool:
+        if result.get("scored_epoch", 0) >= self.max_t:
+            return False  # its end line follows at once
+        return time.monotonic() - self._last_line.get(trial.trial_id, -math.inf) >= TRIAL_EPOCH_LINE_EVERY_S
 
     def _row(self, trial, status: str) -> None:
         last = trial.last_result or {}
@@ -360,9 +383,9 @@ class _TrialRows(ray.tune.Callback):
             self.finished += 1
         wall = last.get("time_total_s")
         self.trial_s += float(wall or 0.0)
-        print(f"[fold {self.fold}] trial {trial.trial_id} {status} ({self.finished}/{self.n_trials}) after "
-              f"{last.get('scored_epoch', 0)}/{self.max_t} epochs, {wall or 0:.0f} s: objective "
-              f"{'n/a' if objective is None else f'{objective:.4f}'}  {_fmt_params(trial.config)}", flush=True)
+        self._say(trial, f"{status} ({self.finished}/{self.n_trials}) after {last.get('scored_epoch', 0)}/{self.max_t} "
+                         f"epochs, {wall or 0:.0f} s: objective {'n/a' if objective is None else f'{objective:.4f}'}  "
+                         f"{_fmt_params(trial.config)}")
         leaderboard.append_rows(self.results_dir, "trials", [{
             **self.base_row, "trial_id": trial.trial_id, "params": dict(trial.config), "objective": objective,
             "status": status, "wall_s": None if wall is None else float(wall),
@@ -373,6 +396,16 @@ class _TrialRows(ray.tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._row(trial, "ERROR")
+
+
+def trial_epoch_line(result: dict[str, Any], max_t: int) -> str:
+    """'epoch 3/5: objective 0.4123 (36 s, at most 24 s left)' from a trial's Tune result. ASHA
+    may stop the trial sooner, hence "at most"; the pace is the trial's mean time per epoch so far."""
+    done, wall = int(result.get("scored_epoch", 0)), float(result.get("time_total_s") or 0.0)
+    text = f"epoch {done}/{max_t}: objective {result.get('objective', float('nan')):.4f}"
+    if done > 0 and wall > 0:
+        text += f" ({wall:.0f} s, at most {wall / done * max(0, max_t - done):.0f} s left)"
+    return text
 
 
 class _Every(ray.tune.Callback):
@@ -442,10 +475,12 @@ def tune_fold(
     seed: int = 0,
     verbose: bool = False,
     while_waiting=None,
+    quiet: bool = False,
 ) -> FoldSearch:
     """Search one fold; takes the tune-train and validation keys only (never a Split).
 
     while_waiting: an optional no-argument callable run every few seconds during the search.
+    verbose / quiet: a line per trial epoch / no per-trial lines (see :class:`_TrialRows`).
     """
     t0 = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -485,7 +520,7 @@ def tune_fold(
         print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
               f"{len(val_keys)} validation videos; trial = {_fmt_epochs(method, epochs)}; "
               f"objective = best {space.objective} value", flush=True)
-        rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done)
+        rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done, quiet)
         tuner = ray.tune.Tuner(
             trainable,
             tune_config=ray.tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining,
@@ -542,8 +577,14 @@ def run_final(job: FinalJob) -> fold_mod.FoldResult:
     if job.workers == 0:
         torch.set_num_threads(1)
         device = torch.device("cuda" if job.gpus > 0 and torch.cuda.is_available() else "cpu")
-        return method.run_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
-                               rt=trsum.Runtime(device=device), checkpoint_dir=job.checkpoint_dir)
+        # A plain line per epoch on this Ray worker's stderr (its log; the driver shows it with
+        # --verbose); VIDSUM_PROGRESS=0, which tune.py --quiet sets before Ray starts, silences it.
+        epochs = EpochProgress(f"[fold {job.fold}] final fit {method.name}", method.stage_epochs(cfg))
+        try:
+            return method.run_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                                   rt=trsum.Runtime(device=device, report=epochs), checkpoint_dir=job.checkpoint_dir)
+        finally:
+            epochs.close()
     on_ray = dict(num_workers=job.workers, use_gpu=job.gpus > 0,
                   gpus_per_worker=(job.gpus / job.workers) if job.gpus > 0 else None,
                   storage_path=Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
@@ -614,6 +655,7 @@ class SearchOptions:
     seed: int = 0
     max_concurrent: int | None = None
     verbose: bool = False
+    quiet: bool = False  # no per-trial lines and no progress (vidsum.progress); the fold's lines stay
     # stand-in feature size, and overrides of the preset / tuning budget (small runs, tests)
     feature_dim: int = 1024
     # which stand-in (vidsum.data.standin): cue None = 'events', strength None = its default
@@ -783,7 +825,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         found = tune_fold(fold=fold, method=method, data=spec, train_keys=tune_train, val_keys=val, base=base, space=space,
                           budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
                           base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
-                          seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False))
+                          seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False), quiet=o.quiet)
         searches.append(timeline.Span(search_start, time.perf_counter() - t0))
         trial_s += found.trial_s
         cfg = trial_config(method, base, space, found.best_params)

@@ -48,6 +48,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ from vidsum.data.eccv16 import Video, read_file
 from vidsum.models.drdsn import DSN
 from vidsum.models.sgvs import SGVSGenerator
 from vidsum.models.trsum import Generator, Summarizer
+from vidsum.progress import EpochProgress
 from vidsum.training import drdsn, sgvs, trsum
 from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -180,6 +182,8 @@ class _Reporter:
     validation value) and ``scored_epoch`` = epochs done.
     crash_once: {'after_epoch', 'marker', 'rank', 'delay_s'} -- fault injection for tests: that
     rank exits hard ``delay_s`` after reporting that epoch, once (the marker file remembers).
+    show: also called with each reported row (rank 0: ``vidsum.progress.EpochProgress``, a plain
+    line per epoch in the worker's log), or None.
     """
 
     rank: int
@@ -191,12 +195,15 @@ class _Reporter:
     crash_once: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from: int = -1
+    show: Callable[[dict[str, Any]], None] | None = None
 
     def __call__(self, row: dict[str, Any], state: dict[str, Any] | None) -> None:
         metrics = {**self._rank_mean(row), "resumed_from": self.resumed_from}
         if self.objective is not None:
             metrics = running_objective(metrics, self.objective, self.history)
         self.history.append(metrics)
+        if self.show is not None:
+            self.show(metrics)
         epoch = int(row["epoch"])
         due = (epoch + 1) % self.checkpoint_every == 0 or epoch == self.n_epochs - 1
         if self.rank == 0 and due and state is not None:
@@ -279,6 +286,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
     reporter = _Reporter(rank, world_size, device, getattr(cfg, epochs_field),
                          int(config.get("checkpoint_every", 1)), config.get("objective"), config.get("crash_once"),
                          history, -1 if resume is None else int(resume["epoch"]))
+    if rank == 0:  # Ray workers' stderr is a log file: EpochProgress writes plain lines there, no bar
+        reporter.show = EpochProgress(f"ray train {stage}", {stage: getattr(cfg, epochs_field)})
     rt = trsum.Runtime(device=device, rank=rank, world_size=world_size, wrap_model=ray.train.torch.prepare_model,
                        report=reporter, resume=resume)
     selection = dict(val_videos=pick(val_keys) or None, test_videos=pick(test_keys) or None, dataset=spec.dataset)

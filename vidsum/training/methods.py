@@ -34,6 +34,8 @@ class Method:
                      ``train`` and reports every scored epoch through ``rt.report`` (tuning trials)
     scored_epochs:   config field: epochs of the scored stage
     pretrain_epochs: config field: epochs of the pretraining stage, or None
+    stage_names:     the ``stage`` its loops write in their epoch rows, in training order
+                     (pretraining first), paired with ``epoch_fields``
     """
 
     name: str
@@ -43,6 +45,7 @@ class Method:
     train_scored: Callable[[Any, list[Video], list[Video], Runtime, str], None]
     scored_epochs: str
     pretrain_epochs: str | None = None
+    stage_names: tuple[str, ...] = ()
 
     def preset(self, name: str, **overrides: Any):
         from vidsum.training.config import from_preset
@@ -52,6 +55,10 @@ class Method:
     @property
     def epoch_fields(self) -> tuple[str, ...]:
         return tuple(f for f in (self.pretrain_epochs, self.scored_epochs) if f)
+
+    def stage_epochs(self, cfg: Any) -> dict[str, int]:
+        """{stage name: its epochs in ``cfg``}, in training order (what a progress display counts to)."""
+        return {stage: int(getattr(cfg, f)) for stage, f in zip(self.stage_names, self.epoch_fields, strict=True)}
 
 
 def _trsum() -> Method:
@@ -63,7 +70,8 @@ def _trsum() -> Method:
         gen, _ = trsum.pretrain_generator(cfg, train, Runtime(device=rt.device))
         trsum.train_summarizer(cfg, train, gen, rt, val_videos=val, dataset=dataset)
 
-    return Method("trsum", trsum.TRSumConfig, trsum.PRESETS, run_trsum_fold, train_scored, "rl_epochs", "gen_epochs")
+    return Method("trsum", trsum.TRSumConfig, trsum.PRESETS, run_trsum_fold, train_scored, "rl_epochs", "gen_epochs",
+                  ("generator", "summarizer"))
 
 
 def _sgvs() -> Method:
@@ -72,7 +80,7 @@ def _sgvs() -> Method:
     def train_scored(cfg, train, val, rt, dataset):
         sgvs.train_sgvs(cfg, train, rt, val_videos=val, dataset=dataset)
 
-    return Method("sgvs", sgvs.SGVSConfig, sgvs.PRESETS, sgvs.run_sgvs_fold, train_scored, "epochs")
+    return Method("sgvs", sgvs.SGVSConfig, sgvs.PRESETS, sgvs.run_sgvs_fold, train_scored, "epochs", None, ("sgvs",))
 
 
 def _drdsn() -> Method:
@@ -81,7 +89,7 @@ def _drdsn() -> Method:
     def train_scored(cfg, train, val, rt, dataset):
         drdsn.train_drdsn(cfg, train, rt, val_videos=val, dataset=dataset)
 
-    return Method("drdsn", drdsn.DRDSNConfig, drdsn.PRESETS, drdsn.run_drdsn_fold, train_scored, "epochs")
+    return Method("drdsn", drdsn.DRDSNConfig, drdsn.PRESETS, drdsn.run_drdsn_fold, train_scored, "epochs", None, ("drdsn",))
 
 
 _BUILDERS: dict[str, Callable[[], Method]] = {"trsum": _trsum, "sgvs": _sgvs, "drdsn": _drdsn}
