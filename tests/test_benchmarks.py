@@ -72,3 +72,29 @@ def test_mfu_counts_matmuls_attention_and_lstm():
     assert flops == 2 * 2 * 2 * 4 * 10 * 10 * 8  # the CPU flash kernel is counted, not left at 0
     lstm = torch.nn.LSTM(6, 5, bidirectional=True)
     assert mfu.lstm_flops(lstm, steps=7, batch=1, backward=False) == 2 * 2 * 4 * 5 * (6 + 5) * 7
+
+
+def test_learning_grid_returns_runs_in_job_order_with_run_k_of_n_on_stderr(monkeypatch, capfd):
+    """run_grid: results in job order, each run's line on stdout, 'run k/n' and the grid's ETA on
+    stderr. The worker is the builtin ``tuple`` (picklable by spawn, instant): (k, job) -> (k, job),
+    so a job ["line"] comes back as itself and its last item is its result line."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import learns_on_standin
+
+    jobs = [["run a"], ["run b"], ["run c"]]
+    assert learns_on_standin.run_grid(jobs, 2, "grid", one=tuple) == jobs
+    out, err = capfd.readouterr()
+    assert sorted(out.split()) == sorted("run a run b run c".split())
+    counts = [line.split(" | ")[0] for line in err.splitlines() if line.startswith("grid: ")]
+    assert counts == ["grid: run 1/3", "grid: run 2/3", "grid: run 3/3"]
+    assert "ETA" in err.splitlines()[0]
+
+
+def test_mechanism_cells_skip_what_is_there(tmp_path):
+    mech = _load("mechanisms")
+    (tmp_path / "trsum_events_s0.8").mkdir()
+    (tmp_path / "trsum_events_s0.8" / "folds.parquet").write_bytes(b"")
+    cells = mech.missing_cells(tmp_path, ["trsum", "drdsn"], ["events"], ["0.8", "0"])
+    assert [(m, c, s) for m, c, s, _ in cells] == [("trsum", "events", "0"), ("drdsn", "events", "0.8"),
+                                                   ("drdsn", "events", "0")]
+    assert cells[0][3] == tmp_path / "trsum_events_s0"

@@ -203,6 +203,36 @@ def test_check_options_errors(space_file, tmp_path):
             check_options(_options(space_file, tmp_path, tmp_path, **kw))
 
 
+def test_trial_lines_carry_epoch_progress_from_tune_results(tmp_path, capsys, monkeypatch):
+    """A trial's epoch progress reaches the driver as its normal Tune result (scored_epoch,
+    objective, time_total_s): a line per epoch with --verbose, throttled by default (never the
+    last epoch: its end line follows), none with --quiet."""
+    from types import SimpleNamespace
+
+    from vidsum.distributed import search
+
+    trial = SimpleNamespace(trial_id="t1", config={"delta": 0.5})
+    results = [{"scored_epoch": e, "objective": 0.1 * e, "time_total_s": 6.0 * e} for e in (1, 2, 3)]
+    assert search.trial_epoch_line(results[1], 3) == "epoch 2/3: objective 0.2000 (12 s, at most 6 s left)"
+
+    def lines(verbose: bool, quiet: bool) -> list[str]:
+        rows = search._TrialRows(tmp_path, {}, 0, 2, 3, verbose, quiet=quiet)
+        rows.on_trial_start(0, [], trial)
+        for r in results:
+            rows.on_trial_result(0, [], trial, r)
+        return capsys.readouterr().out.splitlines()
+
+    assert lines(verbose=True, quiet=False) == [
+        "[fold 0] trial t1 started: delta=0.5", "[fold 0] trial t1 epoch 1/3: objective 0.1000 (6 s, at most 12 s left)",
+        "[fold 0] trial t1 epoch 2/3: objective 0.2000 (12 s, at most 6 s left)",
+        "[fold 0] trial t1 epoch 3/3: objective 0.3000 (18 s)"]
+    assert lines(verbose=False, quiet=False) == ["[fold 0] trial t1 started: delta=0.5"]  # within 30 s of its start
+    monkeypatch.setattr(search, "TRIAL_EPOCH_LINE_EVERY_S", 0.0)
+    assert [line.split(":")[0] for line in lines(verbose=False, quiet=False)] == [
+        "[fold 0] trial t1 started", "[fold 0] trial t1 epoch 1/3", "[fold 0] trial t1 epoch 2/3"]
+    assert lines(verbose=True, quiet=True) == []
+
+
 # ------------------------------------------------------------------------------ with Ray
 
 

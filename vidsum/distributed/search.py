@@ -404,7 +404,8 @@ def trial_epoch_line(result: dict[str, Any], max_t: int) -> str:
     done, wall = int(result.get("scored_epoch", 0)), float(result.get("time_total_s") or 0.0)
     text = f"epoch {done}/{max_t}: objective {result.get('objective', float('nan')):.4f}"
     if done > 0 and wall > 0:
-        text += f" ({wall:.0f} s, at most {wall / done * max(0, max_t - done):.0f} s left)"
+        left = f", at most {wall / done * (max_t - done):.0f} s left" if done < max_t else ""
+        text += f" ({wall:.0f} s{left})"
     return text
 
 
