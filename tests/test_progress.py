@@ -26,7 +26,7 @@ def test_plain_lines_one_per_update_with_stats_and_eta():
         "train x: epoch 1/3  loss 0.5", "train x: epoch 2/3  loss 0.25", "train x: epoch 3/3  loss 0.125"]
     assert all("elapsed" in line for line in lines) and "\r" not in out.getvalue()
     assert "ETA" in lines[0] and "ETA" not in lines[-1]  # nothing left at the end
-    assert not p.bar
+    assert not p.live
 
 
 def test_throttled_counter_writes_first_and_last_state_only():
@@ -73,7 +73,7 @@ def test_quiet_and_the_environment_switch_silence_everything(monkeypatch):
 def test_terminal_gets_a_live_bar():
     tty = _Terminal()
     with progress.Progress("train x", 3, unit="epoch", stream=tty) as p:
-        assert p.bar
+        assert p.live
         for _ in range(3):
             p.update(loss=0.5)
     text = tty.getvalue()

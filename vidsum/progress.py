@@ -118,8 +118,8 @@ class Progress:
                              dynamic_ncols=True, leave=True)
 
     @property
-    def bar(self) -> bool:
-        """True when this shows a live tqdm bar (stderr is a terminal)."""
+    def live(self) -> bool:
+        """True when this is a live tqdm bar (enabled, and the stream is a terminal)."""
         return self._bar is not None
 
     def update(self, n: int = 1, **stats: Any) -> None:

@@ -70,6 +70,7 @@ from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_
 from vidsum.evaluation.baselines import baseline_rows
 from vidsum.evaluation.metrics import CORR_CONVENTION
 from vidsum.progress import EpochProgress
+from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
 from vidsum.training import fold as fold_mod
 from vidsum.training import trsum
@@ -656,7 +657,7 @@ class SearchOptions:
     seed: int = 0
     max_concurrent: int | None = None
     verbose: bool = False
-    quiet: bool = False  # no per-trial lines and no progress (vidsum.progress); the fold's lines stay
+    quiet: bool = False  # no per-trial lines (nor with VIDSUM_PROGRESS=0) and no progress; the fold's lines stay
     # stand-in feature size, and overrides of the preset / tuning budget (small runs, tests)
     feature_dim: int = 1024
     # which stand-in (vidsum.data.standin): cue None = 'events', strength None = its default
@@ -826,7 +827,8 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         found = tune_fold(fold=fold, method=method, data=spec, train_keys=tune_train, val_keys=val, base=base, space=space,
                           budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
                           base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
-                          seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False), quiet=o.quiet)
+                          seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False),
+                          quiet=o.quiet or not progress_enabled())
         searches.append(timeline.Span(search_start, time.perf_counter() - t0))
         trial_s += found.trial_s
         cfg = trial_config(method, base, space, found.best_params)
