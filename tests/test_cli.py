@@ -70,7 +70,7 @@ def test_readme_pandas_snippet_runs_on_fresh_results(tmp_path, monkeypatch, caps
 
 def test_train_quiet_silences_progress_and_leaves_stdout_alone(tmp_path, capsys):
     args = ["train", "drdsn", "--dataset", "summe", "--split", "3", "--data-dir", str(tmp_path / "data"),
-            "--results", str(tmp_path / "results"), "--set", "epochs=1"]
+            "--results", str(tmp_path / "results"), "--set", "epochs=1", "--set", "hidden=8"]
     assert main(args) == 0
     shown = capsys.readouterr()
     assert [line.split("  ")[0] for line in shown.err.splitlines() if line.startswith("train drdsn")] == [
@@ -82,10 +82,10 @@ def test_train_quiet_silences_progress_and_leaves_stdout_alone(tmp_path, capsys)
     assert quiet.out.splitlines()[:-1] == shown.out.splitlines()[:-1] and "wall" in quiet.out.splitlines()[-1]
 
 
-@pytest.mark.parametrize("method", ["sgvs", "drdsn"])
-def test_train_other_methods_land_in_the_same_tables(tmp_path, method, capsys):
+@pytest.mark.parametrize("method, tiny", [("sgvs", []), ("drdsn", ["--set", "hidden=8"])], ids=["sgvs", "drdsn"])
+def test_train_other_methods_land_in_the_same_tables(tmp_path, method, tiny, capsys):
     args = ["train", method, "--dataset", "summe", "--split", "2", "--data-dir", str(tmp_path / "data"),
-            "--results", str(tmp_path / "results"), "--set", "epochs=1"]
+            "--results", str(tmp_path / "results"), "--set", "epochs=1", *tiny]
     assert main(args) == 0
     folds = pd.read_parquet(tmp_path / "results" / "folds.parquet")
     assert set(folds["method"]) == {method} and set(folds["selection"]) >= {"label_free", "none"}
