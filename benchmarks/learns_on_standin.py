@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(a: argparse.Namespace) -> int:
-
+    """The benchmark for parsed arguments ``a``: train the grid, write the rows, print the table."""
     from vidsum.cli import parse_settings
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
