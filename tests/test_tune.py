@@ -442,3 +442,14 @@ def test_stand_in_options_reach_the_state_file_and_parser(space_file, tmp_path):
     space = check_options(text)
     assert state_path(tmp_path, default, space).name == f"trsum-summe-kfold-quick-{space.name}.json"
     assert state_path(tmp_path, text, space).name == f"trsum-summe-kfold-quick-{space.name}-text-s0.json"
+
+
+def test_final_fits_leave_the_search_its_cpus():
+    from vidsum.distributed.search import TUNE_DEFAULTS, TuneBudget, final_fit_slots
+
+    quick = TUNE_DEFAULTS["quick"]  # 2 trials at a time
+    assert final_fit_slots(2, quick, 0) == 1  # 2 cores: one fit while searching, not two
+    assert final_fit_slots(8, quick, 0) == 6
+    assert final_fit_slots(0, quick, 0) == 1  # a cluster still scaling up: at least one
+    assert final_fit_slots(2, quick, 2) is None  # Ray Train trials: fits start at once
+    assert final_fit_slots(2, TuneBudget(**{**quick.__dict__, "max_concurrent": 0}), 0) is None

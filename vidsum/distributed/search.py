@@ -758,6 +758,21 @@ def _print_fold(fold: int, method: str, rows: list[dict[str, Any]], wall: float)
           f"  | human F1 {ref['human']['f1']:.3f}  random F1 {ref['random']['f1']:.3f}", flush=True)
 
 
+def final_fit_slots(cpus: float, budget: TuneBudget, workers_per_trial: int) -> int | None:
+    """How many final fits may run while later folds are still being searched (None: no limit).
+
+    A final fit holds its CPU for the whole fit (the quick preset: ~250 s against ~40 s per
+    trial); started as soon as its fold's search ends, the fits of two folds took both CPUs of a
+    2-core machine and the next fold's trials waited for one of them to finish, so the last fold's
+    fit started late and ran alone at the end while the other CPU idled. Fits therefore get the
+    CPUs the search leaves free (at least one), and all the rest once the last search is done.
+    Applies to in-process trials with a fixed concurrency; otherwise (Ray Train trials, or as many
+    trials as resources allow) fits start at once, as before."""
+    if workers_per_trial or not budget.max_concurrent:
+        return None
+    return max(1, int(cpus - budget.max_concurrent))
+
+
 def run_search(o: SearchOptions) -> dict[str, Any]:
     """Search every requested fold and score it; returns a summary dict. Ray must be initialised."""
     space = check_options(o)
@@ -790,6 +805,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     final_cpu = 1.0 if o.workers_per_trial == 0 else DRIVER_CPU
     final_remote = ray.remote(run_final).options(num_cpus=final_cpu, num_gpus=o.gpus_per_trial if o.workers_per_trial == 0 else 0)
     pending: dict[Any, tuple[int, tuple[str, ...], dict[str, Any], float]] = {}
+    waiting: list[tuple[FinalJob, str, tuple[int, tuple[str, ...], dict[str, Any], float]]] = []  # (job, line, info)
     summary: dict[str, Any] = {"run_id": run_id, "folds": {}, "skipped": sorted(done & set(folds))}
 
     searches: list[timeline.Span] = []  # the time breakdown's clock: seconds since t0
@@ -797,7 +813,17 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     trial_s = 0.0
     first_search: float | None = None
 
+    def submit(searching: bool) -> None:
+        """Start waiting final fits: while folds remain to search, only as many as ``slots``."""
+        # the cluster's CPUs now (an autoscaling cluster grows), read only when a fit waits
+        slots = final_fit_slots(float(ray.cluster_resources().get("CPU", 0.0)), budget, o.workers_per_trial) if waiting else None
+        while waiting and (not searching or slots is None or len(pending) < slots):
+            job, line, info = waiting.pop(0)
+            pending[final_remote.remote(job)] = info
+            print(line, flush=True)
+
     def collect(block: bool) -> None:
+        submit(searching=not block)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=None if block else 0)
             if not ready:
@@ -812,6 +838,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
             fits.append(timeline.Span(now - fit_s, now, final_cpu))
             summary["folds"][fold] = {"wall_s": time.perf_counter() - started,
                                       "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == method.name}}
+            submit(searching=not block)
 
     for fold in folds:
         if fold in done:
@@ -834,9 +861,10 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         cfg = trial_config(method, base, space, found.best_params)
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
-        print(f"[fold {fold}] final fit with the best parameters "
-              f"({_fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started", flush=True)
-        pending[final_remote.remote(job)] = (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)
+        line = (f"[fold {fold}] final fit with the best parameters "
+                f"({_fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started")
+        waiting.append((job, line, (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)))
+        submit(searching=True)
     collect(block=True)
     summary["wall_s"] = time.perf_counter() - t0
     if searches:
