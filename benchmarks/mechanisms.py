@@ -48,10 +48,12 @@ def table(folds: pd.DataFrame) -> pd.DataFrame:
     """One line per (method, cue, strength, selection): runs, and per metric the mean margin, its
     std over runs, standard error and the number of runs above random."""
     m = margins(folds)
-    m["cue"] = m["cue"].fillna("real")
+    # no cue: real features, or stand-in rows written before the cue column (builder v2 = events)
+    generated = m["features"] == "generated" if "features" in m else pd.Series(False, index=m.index)
+    m["cue"] = m["cue"].where(m["cue"].notna(), np.where(generated, "events", "real"))
     m["strength"] = m["strength"].astype(float)
     lines = []
-    for (method, cue, strength, rule), g in m.groupby(["method", "cue", "strength", "selection"], sort=True):
+    for (method, cue, strength, rule), g in m.groupby(["method", "cue", "strength", "selection"], sort=True, dropna=False):
         line = {"method": method, "cue": cue, "strength": strength, "selection": rule, "runs": len(g)}
         for metric in METRICS:
             x = g[f"{metric}_margin"].to_numpy(float)

@@ -42,6 +42,12 @@ def test_mechanism_margins_are_against_the_random_row_of_the_same_run_and_fold()
     assert "oracle (TEST-selected)" in mech.render(t)
     with pytest.raises(ValueError, match="no random row"):
         mech.table(pd.DataFrame([_row("z", 3, "trsum", "validation", 0.3, 0.1)]))
+    # no cue: a stand-in row from before the cue column is the events cue; real features are 'real'
+    old = [dict(_row("d", 0, m, sel, 0.3, 0.1, cue=None, strength=0.8), features="generated")
+           for m, sel in (("random", "none"), ("trsum", "validation"))]
+    real = [dict(_row("e", 0, m, sel, 0.3, 0.1, cue=None, strength=None), features="real")
+            for m, sel in (("random", "none"), ("trsum", "validation"))]
+    assert set(mech.table(pd.DataFrame(old + real))["cue"]) == {"events", "real"}
 
 
 def test_reward_probe_copy_rules_and_generator_share_episodes():
