@@ -201,7 +201,7 @@ class Generator(nn.Module):
         rows, pos = at.nonzero(as_tuple=True)
         errors = reconstruction_error_rows(recon.float(), z[seg[rows], pos].float())  # (K,)
         total = torch.zeros(n * b, dtype=errors.dtype, device=x.device).index_add_(0, rows, errors)
-        return (total.reshape(n, b) / valid.sum(1).clamp(min=1)).to(errors.dtype)
+        return total.reshape(n, b) / valid.sum(1).clamp(min=1)
 
     def _projected_token(self) -> torch.Tensor:
         """(d_model,) the [MASK] token as the encoder's first layer sees it."""
@@ -212,27 +212,23 @@ class Generator(nn.Module):
         """head(h), plus for readout 'copy' the standardised features of each position's nearest
         visible step.
 
-        h: (R, L, d_model) encoder output; source: (S, L, d_feat) standardised inputs: row r of h
-        copies from ``source[row_source[r]]`` (row_source (R,) long; None: S = R and row r reads
-        ``source[r]``; the episodes of a segment share its one copy); hidden, valid: (R, L) bool
-        or None (nothing hidden / all valid); at: (R, L) bool or None.
-        Returns (R, L, d_feat), or (K, d_feat) rows at ``at`` in ``h[at]`` order.
+        h: (R, L, d_model) encoder output; source: (S, L, d_feat) standardised inputs to copy
+        from; hidden, valid: (R, L) bool or None (nothing hidden / all valid); at: (R, L) bool or
+        None. Returns (R, L, d_feat) (then S = R), or (K, d_feat) rows at ``at`` in ``h[at]``
+        order, where row r of h copies from ``source[row_source[r]]`` (row_source (R,) long, the
+        episodes of a segment sharing its one copy; None: ``source[r]``).
         """
         out = self.head(h if at is None else h[at])
         if self.config["readout"] != "copy":
             return out
         hidden = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device) if hidden is None else hidden
         valid = torch.ones_like(hidden) if valid is None else valid
-        if at is None and row_source is None:
-            return out + copy_nearest_visible(source, hidden, valid).to(out.dtype)
-        nearest = nearest_visible(hidden, valid)  # (R, L)
-        rows, pos = (torch.ones_like(hidden) if at is None else at).nonzero(as_tuple=True)
-        src = nearest[rows, pos]
-        from_rows = rows if row_source is None else row_source[rows]
-        copied = source[from_rows, src.clamp(min=0)]
-        copied = torch.where((src >= 0).unsqueeze(-1), copied, torch.zeros_like(copied))
         if at is None:
-            copied = copied.reshape(*h.shape[:2], -1)
+            return out + copy_nearest_visible(source, hidden, valid).to(out.dtype)
+        rows, pos = at.nonzero(as_tuple=True)
+        src = nearest_visible(hidden, valid)[rows, pos]
+        copied = source[rows if row_source is None else row_source[rows], src.clamp(min=0)]
+        copied = torch.where((src >= 0).unsqueeze(-1), copied, torch.zeros_like(copied))
         return out + copied.to(out.dtype)
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
