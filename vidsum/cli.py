@@ -1,4 +1,4 @@
-"""The ``vidsum`` command: data | baselines | train | report | summarize | plot.
+"""The ``vidsum`` command: data | baselines | train | report | summarize | plot | checkpoint.
 
 Each subcommand imports what it needs when it runs, so ``vidsum --help`` stays fast and
 nothing here imports Ray.
@@ -139,6 +139,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return plot_cli(args.results_dir, args.out)
 
 
+def _cmd_checkpoint(args: argparse.Namespace) -> int:
+    """``vidsum checkpoint convert IN OUT``: rewrite a trusted old checkpoint so the safe loader reads it."""
+    from vidsum.training.checkpoint import convert_checkpoint
+
+    out = convert_checkpoint(args.src, args.dst)
+    print(f"converted {args.src} -> {out} (tensors and plain values only; loads with weights_only=True)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidsum", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -209,7 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("results_dir", nargs="?", default="results")
     pl.add_argument("--out", default="figures", help="folder for the PNGs")
     pl.set_defaults(func=_cmd_plot)
-    for command in (c, d, b, bl, t, r, sm, pl):
+
+    ck = sub.add_parser("checkpoint", help="convert an old checkpoint to one that loads without running code")
+    cksub = ck.add_subparsers(dest="checkpoint_command", required=True)
+    cv = cksub.add_parser("convert", help="ONLY FOR A TRUSTED FILE: re-save it as tensors and plain values")
+    cv.add_argument("src", metavar="IN", help="old checkpoint (read with weights_only=False: it may run code)")
+    cv.add_argument("dst", metavar="OUT", help="converted checkpoint (may be IN itself)")
+    cv.set_defaults(func=_cmd_checkpoint)
+    for command in (c, d, b, bl, t, r, sm, pl, cv):
         command.add_argument("-q", "--quiet", action="store_true",
                              help="no progress on stderr (also: VIDSUM_PROGRESS=0); results are unchanged")
     return p
