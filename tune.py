@@ -36,18 +36,6 @@ def _folds(text: str) -> list[int]:
     return folds
 
 
-def _setting(text: str) -> tuple[str, object]:
-    import yaml
-
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (a config field of the method), got {text!r}")
-    try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"--set {key}: cannot read value {value!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tune.py", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, choices=["summe", "tvsum"])
@@ -71,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="leaderboard folder (default: results)")
     p.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: the preset's; 0: resources)")
-    p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value of the method's config, e.g. --set rl_epochs=10 (repeatable)")
     p.add_argument("--verbose", action="store_true",
                    help="a line per trial epoch (default: at most one per trial every 30 s), and Ray worker logs "
@@ -82,7 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from vidsum.training.config import parse_overrides
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as e:
+        parser.error(str(e))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; search.py prints progress
     if args.quiet:
@@ -97,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset, method=args.method, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
         space=args.space, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
         resume=args.resume, data_dir=args.data_dir, results=args.results, seed=args.seed,
-        max_concurrent=args.max_concurrent, verbose=args.verbose, quiet=args.quiet, config_overrides=dict(args.set),
+        max_concurrent=args.max_concurrent, verbose=args.verbose, quiet=args.quiet, config_overrides=overrides,
         cue=args.cue, strength=args.strength)
     try:
         check_options(options)

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", default="0,1,2,3,4")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--preset", default="quick")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (as vidsum train --set)")
     p.add_argument("--tag", default="", help="label stored in the config column (e.g. an ablation arm)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--data-dir", default=None)
@@ -109,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(a: argparse.Namespace) -> int:
     """The benchmark for parsed arguments ``a``: train the grid, write the rows, print the table."""
-    from vidsum.cli import parse_settings
+    from vidsum.training.config import parse_overrides
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
     from vidsum.distributed.search import write_fold
     from vidsum.results import leaderboard
 
-    overrides = parse_settings(a.set)
+    overrides = parse_overrides(a.set)
     splits = [int(s) for s in a.splits.split(",")]
     seeds = [int(s) for s in a.seeds.split(",")]
     ds = load_dataset(a.dataset, a.data_dir, cue=a.cue, strength=a.strength)  # builds the stand-in once, before the workers start

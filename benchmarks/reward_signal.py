@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="whose reward: TR-SUM's (trains a generator per split) or DR-DSN's (no training; all videos)")
     p.add_argument("--splits", default="0,1,2")
     p.add_argument("--preset", default="quick")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (JSON value)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (as vidsum train --set)")
     p.add_argument("--tilt", type=float, default=0.2, help="a: how far the aligned/anti policies move p from delta")
     p.add_argument("--episodes", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
-    from vidsum.cli import parse_settings
+    from vidsum.training.config import parse_overrides
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
     from vidsum.training import trsum
@@ -157,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.reward == "drdsn":
         from vidsum.training import drdsn
 
-        dcfg = drdsn.preset(a.preset, seed=a.seed, **parse_settings(a.set))
+        dcfg = drdsn.preset(a.preset, seed=a.seed, **parse_overrides(a.set))
         print(f"DR-DSN reward ({dcfg.reward}, window {dcfg.temporal_window}) on all {len(ds.videos)} {a.dataset} videos "
               f"(features={ds.features_kind}), delta {dcfg.delta}, tilt {a.tilt}, {a.episodes} episodes per video")
         rewards = lambda v, prob, rng: drdsn_rewards(v, prob, a.episodes, rng, dcfg)  # noqa: E731
         print(report("all videos", measure(list(ds.videos.values()), dcfg.delta, a.tilt, a.seed, rewards)))
         return 0
-    cfg = trsum.preset(a.preset, seed=a.seed, **parse_settings(a.set))
+    cfg = trsum.preset(a.preset, seed=a.seed, **parse_overrides(a.set))
     print(f"TR-SUM stage-2 reward on {a.dataset} (features={ds.features_kind}), {a.preset} generator "
           f"({cfg.gen_epochs} epochs, {cfg.mask_mode} masking), delta {cfg.delta}, tilt {a.tilt}, "
           f"{a.episodes} episodes per segment", flush=True)

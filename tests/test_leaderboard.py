@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from vidsum.results import leaderboard as lb
+from vidsum.results import runs, schema, store, validate
 
 UTC = dt.timezone.utc
 STARTED = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -282,7 +283,7 @@ def test_existing_file_with_foreign_columns_is_refused(tmp_path):
 
 
 def test_older_file_lacking_optional_columns_is_upgraded(tmp_path):
-    old = lb._rows_to_arrow("folds", [fold_row(fold=0)]).drop_columns(["tvn", "ms", "rauc"])
+    old = validate.rows_to_arrow("folds", [fold_row(fold=0)]).drop_columns(["tvn", "ms", "rauc"])
     pq.write_table(old, tmp_path / "folds.parquet")
     lb.append_rows(tmp_path, "folds", [fold_row(fold=1, tvn=0.25)])
     df = lb.read_table(tmp_path, "folds").set_index("fold")
@@ -304,13 +305,13 @@ def test_read_table_absent_is_empty_with_columns(tmp_path, table):
 def test_crash_after_temp_write_keeps_original_and_leaves_no_temp(tmp_path, monkeypatch):
     lb.append_rows(tmp_path, "folds", [fold_row(f1=0.1)])
     original = (tmp_path / "folds.parquet").read_bytes()
-    real_writer = lb._write_parquet
+    real_writer = store._write_parquet
 
     def write_then_crash(table, sink):
         real_writer(table, sink)  # the temp file is complete...
         raise RuntimeError("simulated crash")  # ...and the process dies before os.replace
 
-    monkeypatch.setattr(lb, "_write_parquet", write_then_crash)
+    monkeypatch.setattr(store, "_write_parquet", write_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         lb.append_rows(tmp_path, "folds", [fold_row(fold=1, f1=0.9)])
     assert (tmp_path / "folds.parquet").read_bytes() == original
@@ -431,7 +432,7 @@ def test_vidsum_report_command(tmp_path, capsys):
 
 
 def test_readme_snippet_from_docstring_runs(tmp_path, monkeypatch, capsys):
-    block = re.search(r"README snippet[^\n]*::\n\n((?: {4}.*\n)+)", lb.__doc__)
+    block = re.search(r"README snippet[^\n]*::\n\n((?: {4}.*\n)+)", schema.__doc__)
     assert block, "the README snippet must stay in the module docstring"
     snippet = textwrap.dedent(block.group(1))
     assert 'pd.read_parquet("results/folds.parquet")' in snippet
@@ -475,7 +476,7 @@ def test_git_commit(monkeypatch, outcome, expected):
             raise outcome
         return outcome
 
-    monkeypatch.setattr(lb.subprocess, "run", fake_run)
+    monkeypatch.setattr(runs.subprocess, "run", fake_run)
     assert lb.git_commit() == expected
     assert seen["cmd"] == ["git", "rev-parse", "--short", "HEAD"]
     assert str(seen["cwd"]).endswith("vidsum/results")  # the code's own checkout, not the cwd

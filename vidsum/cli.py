@@ -54,22 +54,6 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_settings(items: list[str]) -> dict[str, object]:
-    """``--set key=value`` items -> {key: value}; values read as JSON, else kept as a string."""
-    import json
-
-    overrides: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value  # a bare string such as mask_mode=fixed
-    return overrides
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -77,11 +61,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from vidsum.data.splits import get_split
     from vidsum.progress import EpochProgress
     from vidsum.results import leaderboard
+    from vidsum.training.config import parse_overrides
     from vidsum.training.methods import get_method
     from vidsum.training.trsum import Runtime
 
     method = get_method(args.method)
-    overrides = parse_settings(args.set or [])
+    overrides = parse_overrides(args.set or [])
     cfg = method.preset(args.preset, seed=args.seed, **overrides)
     ds = load_dataset(args.dataset, args.data_dir, cue=args.cue, strength=args.strength)
     split = get_split(args.dataset, args.split_set, args.split)

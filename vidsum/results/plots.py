@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,8 +41,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from vidsum.data.eccv16 import natural_key
+from vidsum.results.schema import REFERENCE_METHODS
+from vidsum.results.store import read_table, table_path, write_atomic
 
-REFERENCE_METHODS = ("human", "random")
 METRICS = {"f1": "F1", "kendall_tau": "Kendall τ", "spearman_rho": "Spearman ρ"}
 DPI = 130
 _SELECTED_COLOR, _SCORE_COLOR, _HUMAN_COLOR = "#f2a93b", "#1f5fa8", "#3a8f3a"
@@ -60,15 +60,7 @@ def save_png(fig: Any, path: str | os.PathLike) -> Path:
     """Write ``fig`` to ``path`` as PNG atomically (temp file in the same folder + os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     return path
 
 
@@ -391,8 +383,6 @@ class PlotReport:
 
 def plot_results(results_dir: str | os.PathLike, out_dir: str | os.PathLike) -> PlotReport:
     """Every picture the results folder allows (see the module docstring)."""
-    from vidsum.results.leaderboard import read_table, table_path
-
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"results folder not found: {results_dir}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -57,3 +58,40 @@ def bound_problems(cfg: Any, *checks: tuple[str, tuple[str, ...]]) -> list[str]:
             if is_bad(value):
                 problems.append(f"{name} must be {text}, got {value}")
     return problems
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items (``vidsum train``, ``tune.py``, benchmarks) -> {key: value}.
+
+    A value is read as JSON (``3``, ``1e-3``, ``true``, ``null``, ``[1, 2]``, ``"quoted"``);
+    true / false in any case is a bool (``True``); a number JSON refuses but Python reads (``.5``,
+    ``+1``, ``1_000``) is that number; anything else is the bare string (``mask_mode=fixed``).
+    Not YAML: PyYAML reads ``1e-3`` as a string and ``017`` as octal. Key and value are
+    stripped; a later item for a key wins. ValueError names the item when it has no ``=``, an
+    empty key, or a value that starts like JSON (``[``, ``{``, ``"``) but does not parse.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE (a config field of the method), got {item!r}")
+        overrides[key] = _override_value(item, text.strip())
+    return overrides
+
+
+def _override_value(item: str, text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        if text[:1] in ("[", "{", '"'):
+            raise ValueError(f"--set {item!r}: the value is not valid JSON ({e.msg})") from None
+    if text[:1] and text[0] in "+-.0123456789":
+        for number in (int, float):
+            try:
+                return number(text)
+            except ValueError:
+                pass
+    return text  # a bare string such as mask_mode=fixed
