@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-METHODS = ("trsum", "sgvs", "drdsn")  # vidsum.training.methods.METHODS (not imported: --help stays fast)
 CUES = ("events", "text", "mixed")  # vidsum.data.standin.CUES (likewise)
 
 
@@ -39,7 +38,9 @@ def _folds(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tune.py", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, choices=["summe", "tvsum"])
-    p.add_argument("--method", default="trsum", choices=METHODS, help="method to tune (default: trsum)")
+    from vidsum.training.methods import method_names  # light: no torch
+
+    p.add_argument("--method", default="trsum", choices=method_names(), help="method to tune (default: trsum)")
     p.add_argument("--splits", default="standard", choices=["standard", "kfold", "vasnet", "dsnet"],
                    help="split set (default: standard, the PGL-SUM splits)")
     p.add_argument("--folds", type=_folds, default=None, help="comma-separated folds, e.g. 0,1 (default: all)")

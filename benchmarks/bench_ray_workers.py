@@ -34,6 +34,7 @@ from vidsum.data.splits import get_split, validation_holdout  # noqa: E402
 from vidsum.distributed import search  # noqa: E402
 from vidsum.distributed.train import data_spec, fit_stage_full, load_videos, prepare_data  # noqa: E402
 from vidsum.training import trsum  # noqa: E402
+from vidsum.training.loop import Runtime  # noqa: E402
 
 
 def _load() -> str:
@@ -46,7 +47,7 @@ def bench_workers(spec, cfg: trsum.TRSumConfig, keys: list[str], workers: list[i
     videos = load_videos(spec, keys)
     device = torch.device("cuda" if use_gpu else "cpu")
     t0 = time.perf_counter()
-    _, hist = trsum.pretrain_generator(cfg, [videos[k] for k in keys], trsum.Runtime(device=device))
+    _, hist = trsum.pretrain_generator(cfg, [videos[k] for k in keys], Runtime(device=device))
     print(f"in process (no Ray): last epoch {hist[-1]['epoch_s']:.2f} s, total {time.perf_counter() - t0:.1f} s, "
           f"loss {hist[-1]['loss']:.4f}")
     base = None

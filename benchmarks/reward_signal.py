@@ -64,11 +64,10 @@ def segment_rewards(rebuild, features: torch.Tensor, keep_prob: np.ndarray, segm
                     rng: torch.Generator) -> torch.Tensor:
     """(episodes, S) stage-2 reward of each sequential segment of one video, kept steps drawn
     from Bernoulli(keep_prob) (n_steps,); features (n_steps, D); ``rebuild`` from :func:`rebuilder`."""
-    from vidsum.segments import gather_segments
-    from vidsum.training.trsum import _segment_index
+    from vidsum.segments import gather_segments, segment_index
 
     n_steps = features.shape[0]
-    index = _segment_index(n_steps, segment_len, "sequential")
+    index = segment_index(n_steps, segment_len, "sequential")
     x, pad = gather_segments(features, index)  # (S, L, D), (S, L)
     p = torch.from_numpy(keep_prob).float()[index.clamp(min=0)]  # (S, L)
     s, l, d = x.shape
@@ -152,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     from vidsum.data.splits import get_split
     from vidsum.training import trsum
     from vidsum.training.fold import fold_videos
+    from vidsum.training.loop import Runtime
 
     ds = load_dataset(a.dataset, a.data_dir, quiet=True)
     if a.reward == "drdsn":
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in [int(s) for s in a.splits.split(",")]:
         train, _val, test = fold_videos(ds, get_split(a.dataset, "standard", k), cfg.val_fraction, a.seed)
         t0 = time.perf_counter()
-        gen, hist = trsum.pretrain_generator(cfg, train, trsum.Runtime(device=torch.device("cpu")))
+        gen, hist = trsum.pretrain_generator(cfg, train, Runtime(device=torch.device("cpu")))
         gen.eval()
         print(f"split {k}: generator {time.perf_counter() - t0:.0f} s, final masked loss {hist[-1]['loss']:.3f}")
         for part, videos in (("train", train), ("test", test)):

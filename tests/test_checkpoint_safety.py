@@ -20,8 +20,9 @@ from vidsum.data.datasets import Dataset
 from vidsum.data.splits import Split
 from vidsum.training import drdsn, sgvs, trsum
 from vidsum.training.checkpoint import convert_checkpoint, load_checkpoint, plain, save_checkpoint
-from vidsum.training.fold import run_trsum_fold
-from vidsum.training.trsum import Runtime
+from vidsum.training.fold import run_fold
+from vidsum.training.loop import Runtime
+from vidsum.training.methods import get_method
 
 # Tiny configs with the sizes of tests/test_trsum_training.py, test_sgvs.py and test_drdsn.py, one epoch.
 TRSUM = dict(d_model=32, n_heads=4, n_layers=1, d_ff=64, segment_len=16, batch_segments=8,
@@ -114,7 +115,7 @@ def test_trsum_states_and_fold_files_round_trip(videos, tmp_path):
 
     ds = Dataset("summe", {v.key: v for v in videos}, "generated", tmp_path / "x.h5")
     split = Split(train_keys=tuple(v.key for v in videos[:4]), test_keys=(videos[4].key,))
-    run_trsum_fold(trsum.TRSumConfig.from_dict({**TRSUM, "val_fraction": 0.25}), ds, split, fold=0,
+    run_fold(get_method("trsum"), trsum.TRSumConfig.from_dict({**TRSUM, "val_fraction": 0.25}), ds, split, fold=0,
                    split_set="standard", checkpoint_dir=tmp_path / "fold")
     assert load_checkpoint(tmp_path / "fold" / "summarizer.pt", "trsum-summarizer")["meta"]["dataset"] == "summe"
     assert load_checkpoint(tmp_path / "fold" / "generator.pt", "trsum-generator")["history"]

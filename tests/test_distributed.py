@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray")
 from vidsum.data.datasets import standin_path  # noqa: E402
 from vidsum.data.standin import DEFAULT_STRENGTH, build_standin  # noqa: E402
 from vidsum.training import trsum  # noqa: E402
+from vidsum.training.loop import Runtime  # noqa: E402
 
 # The 6 shortest SumMe videos (63..171 steps): a stand-in with 16-dim features builds in ~1 s.
 TINY_KEYS = ["video_12", "video_8", "video_11", "video_19", "video_18", "video_24"]
@@ -94,7 +95,7 @@ def in_process_generator(spec):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return trsum.pretrain_generator(_cfg(), [videos[k] for k in TINY_KEYS[:4]], trsum.Runtime(device=torch.device("cpu")))
+        return trsum.pretrain_generator(_cfg(), [videos[k] for k in TINY_KEYS[:4]], Runtime(device=torch.device("cpu")))
     finally:
         torch.set_num_threads(threads)
 
@@ -162,11 +163,13 @@ def test_scaling_and_fit_stage_errors(spec, tmp_path):
         scaling(0, False)
     with pytest.raises(ValueError, match="unknown stage"):
         fit_stage_full("decoder", _cfg(), spec, TINY_KEYS, storage_path=tmp_path)
-    with pytest.raises(ValueError, match="generator_checkpoint"):
+    with pytest.raises(ValueError, match="needs the checkpoints of the stages before it \\(generator\\)"):
         fit_stage_full("summarizer", _cfg(), spec, TINY_KEYS, storage_path=tmp_path)
+    with pytest.raises(ValueError, match="needs the checkpoints"):
+        fit_stage_full("generator", _cfg(), spec, TINY_KEYS, storage_path=tmp_path, inputs={"generator": tmp_path})
     with pytest.raises(FileNotFoundError, match="generator checkpoint"):
         fit_stage_full("summarizer", _cfg(), spec, TINY_KEYS, storage_path=tmp_path,
-                       generator_checkpoint=tmp_path / "none.pt")
+                       inputs={"generator": tmp_path / "none.pt"})
     with pytest.raises(ValueError, match="no training keys"):
         fit_stage_full("generator", _cfg(), spec, [], storage_path=tmp_path)
 
@@ -200,7 +203,7 @@ def test_summarizer_stage_reads_the_generator_checkpoint(spec, two_worker_genera
     from vidsum.models.trsum import Summarizer
 
     fit = fit_stage_full("summarizer", _cfg(), spec, TINY_KEYS[:4], val_keys=TINY_KEYS[4:5],
-                         generator_checkpoint=two_worker_generator.checkpoint, num_workers=1,
+                         inputs={"generator": two_worker_generator.checkpoint}, num_workers=1,
                          storage_path=ray_root / "runs", name="summarizer", objective="validation")
     assert isinstance(fit.model, Summarizer)
     assert [r["scored_epoch"] for r in fit.history] == [1, 2]
@@ -253,20 +256,22 @@ SINGLE_STAGE_TINY = {
 def test_single_stage_methods_run_under_ray_train_like_in_process(spec, ray_root, tmp_path, monkeypatch, stage):
     """SG-VS and DR-DSN go through the same train_loop_per_worker: 2 DDP workers give a model of
     the right type, per-rule selections and losses close to the in-process loop's."""
-    from vidsum.distributed.train import STAGE_INFO, fit_stage_full, load_videos, train_on_ray
+    from vidsum.distributed.train import fit_stage_full, load_videos, train_stages_on_ray
     from vidsum.models.drdsn import DSN
     from vidsum.models.sgvs import SGVSGenerator
     from vidsum.training import drdsn, sgvs
+    from vidsum.training.methods import get_method
 
     monkeypatch.setenv("VIDSUM_CACHE_DIR", str(tmp_path / "cache"))  # workers inherit it: SG-VS text cache
-    cfg = STAGE_INFO[stage][1].from_dict(SINGLE_STAGE_TINY[stage])
+    method = get_method(stage)
+    cfg = method.config_cls.from_dict(SINGLE_STAGE_TINY[stage])
     keys, val_keys = TINY_KEYS[:4], TINY_KEYS[4:5]
     videos = load_videos(spec, keys + val_keys)
     loop = sgvs.train_sgvs if stage == "sgvs" else drdsn.train_drdsn
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _, local, local_best = loop(cfg, [videos[k] for k in keys], trsum.Runtime(device=torch.device("cpu")),
+        _, local, local_best = loop(cfg, [videos[k] for k in keys], Runtime(device=torch.device("cpu")),
                                     val_videos=[videos[k] for k in val_keys], dataset="summe")
     finally:
         torch.set_num_threads(threads)
@@ -280,8 +285,9 @@ def test_single_stage_methods_run_under_ray_train_like_in_process(spec, ray_root
         assert ray_row["loss"] == pytest.approx(local_row["loss"], rel=0.25, abs=0.05)
     if stage == "sgvs":
         assert set(fit.model.texts) >= set(keys)  # the texts travel with the checkpoint
-    # train_on_ray is a drop-in for the loop (what the fold runner and tune.py's final fit use)
-    model, history, best = train_on_ray(stage, spec, num_workers=2, use_gpu=False, storage_path=ray_root / "runs",
-                                        name=f"dropin-{stage}")(cfg, [videos[k] for k in keys],
-                                                                 val_videos=[videos[k] for k in val_keys])
+    # train_stages_on_ray is a drop-in for the in-process stages (what the fold runner and
+    # tune.py's final fit use)
+    [(model, history, best)] = train_stages_on_ray(method, spec, num_workers=2, use_gpu=False,
+                                                   storage_path=ray_root / "runs", name=f"dropin-{stage}")(
+        cfg, [videos[k] for k in keys], [videos[k] for k in val_keys], None, "summe")
     assert len(history) == cfg.epochs and set(best) == {"label_free", "validation"}

@@ -11,7 +11,9 @@ from vidsum.data.splits import Split
 from vidsum.models import drdsn as models
 from vidsum.training import drdsn
 from vidsum.training.checkpoint import load_checkpoint
-from vidsum.training.trsum import Runtime
+from vidsum.training.loop import Runtime
+from vidsum.training.fold import run_fold
+from vidsum.training.methods import get_method
 
 from conftest import make_video
 
@@ -127,7 +129,7 @@ def test_resume_matches_uninterrupted(videos):
 def test_run_drdsn_fold_rows_and_checkpoint(videos, tmp_path):
     ds = Dataset("summe", {v.key: v for v in videos}, "generated", tmp_path / "x.h5")
     split = Split(train_keys=tuple(v.key for v in videos[:4]), test_keys=(videos[4].key,))
-    res = drdsn.run_drdsn_fold(_cfg(val_fraction=0.25), ds, split, fold=1, split_set="kfold", checkpoint_dir=tmp_path)
+    res = run_fold(get_method("drdsn"), _cfg(val_fraction=0.25), ds, split, fold=1, split_set="kfold", checkpoint_dir=tmp_path)
     assert [r["selection"] for r in res.fold_rows] == ["label_free", "validation", "oracle", "none"]
     row = res.fold_rows[-1]
     assert row["method"] == "drdsn" and row["fold"] == 1 and row["selected_epoch"] == 1

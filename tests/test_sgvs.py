@@ -12,7 +12,9 @@ from vidsum.data.splits import Split
 from vidsum.models import sgvs as models
 from vidsum.training import sgvs
 from vidsum.training.checkpoint import load_checkpoint
-from vidsum.training.trsum import Runtime
+from vidsum.training.loop import Runtime
+from vidsum.training.fold import run_fold
+from vidsum.training.methods import get_method
 
 from conftest import make_video
 
@@ -273,7 +275,7 @@ def test_resume_matches_uninterrupted(videos):
 def test_run_sgvs_fold_rows_and_checkpoint(videos, tmp_path):
     ds = Dataset("summe", {v.key: v for v in videos}, "generated", tmp_path / "x.h5")
     split = Split(train_keys=tuple(v.key for v in videos[:4]), test_keys=(videos[4].key,))
-    res = sgvs.run_sgvs_fold(_cfg(val_fraction=0.25), ds, split, fold=0, split_set="standard", checkpoint_dir=tmp_path)
+    res = run_fold(get_method("sgvs"), _cfg(val_fraction=0.25), ds, split, fold=0, split_set="standard", checkpoint_dir=tmp_path)
     assert [r["selection"] for r in res.fold_rows] == ["label_free", "validation", "oracle", "none"]
     row = res.fold_rows[0]
     assert row["method"] == "sgvs" and row["features"] == "generated" and row["n_videos"] == 1
@@ -283,7 +285,7 @@ def test_run_sgvs_fold_rows_and_checkpoint(videos, tmp_path):
     ck = load_checkpoint(tmp_path / "generator.pt", expect_kind="sgvs-generator")
     gen = models.SGVSGenerator.from_config(ck["model_config"])
     gen.load_state_dict(ck["model"])
-    gen.texts = ck["meta"]["texts"]
+    gen.texts = ck["extra"]["texts"]
     assert sgvs.score_video(gen, videos[4]).shape == (videos[4].n_steps,)
     with pytest.raises(ValueError, match="bad SG-VS generator config"):
         models.SGVSGenerator.from_config({"d_feat": 12})

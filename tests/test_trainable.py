@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from vidsum.training import drdsn, sgvs, trsum
+from vidsum.training.loop import Runtime
 
 from conftest import make_video
 
@@ -28,7 +29,7 @@ class Watch:
     def __init__(self):
         self.models: list[torch.nn.Module] = []
         self.start: list[dict[str, torch.Tensor]] = []
-        self.rt = trsum.Runtime(device=torch.device("cpu"), wrap_model=self._wrap)
+        self.rt = Runtime(device=torch.device("cpu"), wrap_model=self._wrap)
 
     def _wrap(self, model):
         self.models.append(model)

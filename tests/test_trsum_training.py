@@ -7,6 +7,7 @@ import torch
 from vidsum.models.trsum import Generator
 from vidsum.training import trsum
 from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
+from vidsum.training.loop import Runtime
 
 from conftest import make_video
 
@@ -142,18 +143,18 @@ def test_resume_matches_uninterrupted_run(videos, tmp_path):
             save_checkpoint(tmp_path / "gen.pt", copy.deepcopy(state))
             saved["ok"] = True
 
-    trsum.pretrain_generator(cfg, videos, trsum.Runtime(report=report))
+    trsum.pretrain_generator(cfg, videos, Runtime(report=report))
     state = load_checkpoint(tmp_path / "gen.pt", expect_kind="trsum-generator")
-    resumed_gen, resumed_hist = trsum.pretrain_generator(cfg, videos, trsum.Runtime(resume=state))
+    resumed_gen, resumed_hist = trsum.pretrain_generator(cfg, videos, Runtime(resume=state))
     assert _same_state(full_gen.state_dict(), resumed_gen.state_dict())
     assert [h["loss"] for h in resumed_hist] == [h["loss"] for h in full_hist]
 
     full_summ, full_rl, _ = trsum.train_summarizer(cfg, videos, full_gen)
     states = []
-    trsum.train_summarizer(cfg, videos, full_gen, trsum.Runtime(report=lambda m, s: states.append(copy.deepcopy(s))))
+    trsum.train_summarizer(cfg, videos, full_gen, Runtime(report=lambda m, s: states.append(copy.deepcopy(s))))
     save_checkpoint(tmp_path / "summ.pt", states[1])
     resumed, resumed_rl, _ = trsum.train_summarizer(
-        cfg, videos, full_gen, trsum.Runtime(resume=load_checkpoint(tmp_path / "summ.pt", "trsum-summarizer")))
+        cfg, videos, full_gen, Runtime(resume=load_checkpoint(tmp_path / "summ.pt", "trsum-summarizer")))
     assert _same_state(full_summ.state_dict(), resumed.state_dict())
     assert [h["reward"] for h in resumed_rl] == [h["reward"] for h in full_rl]
 

@@ -62,8 +62,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from vidsum.progress import EpochProgress
     from vidsum.results import leaderboard
     from vidsum.training.config import parse_overrides
+    from vidsum.training.loop import Runtime
     from vidsum.training.methods import get_method
-    from vidsum.training.trsum import Runtime
 
     method = get_method(args.method)
     overrides = parse_overrides(args.set or [])
@@ -134,6 +134,8 @@ def _cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vidsum.training.methods import method_names  # light: no torch
+
     p = argparse.ArgumentParser(prog="vidsum", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl.set_defaults(func=_cmd_baselines)
 
     t = sub.add_parser("train", help="train a method on one split and score its test videos")
-    t.add_argument("method", choices=["trsum", "sgvs", "drdsn"])
+    t.add_argument("method", choices=method_names())
     t.add_argument("--dataset", required=True, choices=["summe", "tvsum"])
     t.add_argument("--split", type=int, default=0, help="split index")
     t.add_argument("--split-set", default="standard", choices=["standard", "vasnet", "dsnet", "kfold"])
@@ -177,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cue", default=None, choices=CUES, help="stand-in only: planted cue (default events)")
     t.add_argument("--strength", type=float, default=None, help="stand-in only: planted strength in [0, 1] (default 0.8)")
     t.add_argument("--results", default="results", help="leaderboard folder")
-    t.add_argument("--checkpoint-dir", default=None, help="save the generator and the selected summarizer here")
+    t.add_argument("--checkpoint-dir", default=None, help="save each stage's model here (the scored stage's label-free-selected epoch)")
     t.set_defaults(func=_cmd_train)
 
     r = sub.add_parser("report", help="mean ± std per method/dataset from the Parquet leaderboards")

@@ -15,6 +15,7 @@ key-padding mask (True = pad), so they never reach attention keys or a loss.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -205,3 +206,69 @@ def batch_segments(videos: Sequence, L: int, mode: str, device: torch.device | s
     if device is not None:
         out = SegmentBatch(*(t.to(device) for t in out))
     return out
+
+
+def segment_index(n_steps: int, segment_len: int, mode: str) -> torch.Tensor:
+    """(n_seg, L) long step indices of ``mode`` ('sequential' | 'dilated'), -1 on pads."""
+    return torch.as_tensor(make_segments(n_steps, segment_len, mode), dtype=torch.long)
+
+
+@dataclass
+class SegmentBank:
+    """All L-step segments of a set of videos, stacked once as tensors.
+
+    x:        (S, L, D) float32 features (pads are zeros and flagged in ``pad``)
+    pad:      (S, L) bool, True where the position is padding
+    shot_ids: (S, L) long shot index of each step within its video (-1 on pads)
+    owner:    (S,) long index of the segment's video in ``keys``
+    keys:     video keys
+    """
+
+    x: torch.Tensor
+    pad: torch.Tensor
+    shot_ids: torch.Tensor
+    owner: torch.Tensor
+    keys: list[str]
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def build_segment_bank(videos: Sequence, segment_len: int, modes: tuple[str, ...] = SEGMENT_MODES) -> SegmentBank:
+    """Segments of every video (``features`` (n_steps, D), ``picks``, ``change_points``, ``key``)
+    in each split ``mode``: training sees both views of a video."""
+    xs, pads, shots, owners = [], [], [], []
+    for i, v in enumerate(videos):
+        feats = torch.from_numpy(v.features)
+        sid = torch.from_numpy(step_shot_ids(v.picks, v.change_points))
+        for mode in modes:
+            index = segment_index(len(v.features), segment_len, mode)
+            x, pad = gather_segments(feats, index)
+            s = torch.where(index >= 0, sid[index.clamp(min=0)], torch.full_like(index, -1))
+            xs.append(x), pads.append(pad), shots.append(s)
+            owners.append(torch.full((index.shape[0],), i, dtype=torch.long))
+    return SegmentBank(torch.cat(xs), torch.cat(pads), torch.cat(shots), torch.cat(owners), [v.key for v in videos])
+
+
+@torch.no_grad()
+def score_two_views(scorer: torch.nn.Module, features: np.ndarray, segment_len: int,
+                    device: torch.device | None = None) -> np.ndarray:
+    """Per-step scores (n_steps,) of a segment scorer: the mean of its sequential and dilated views.
+
+    scorer(x (B, L, D), key_padding_mask=(B, L) bool) -> (B, L) scores; features: (n_steps, D).
+    A data-parallel wrapper is looked through; the scorer runs in eval mode and gets its mode back.
+    """
+    scorer = scorer.module if hasattr(scorer, "module") else scorer
+    device = device or next(scorer.parameters()).device
+    was_training = scorer.training
+    scorer.eval()
+    n_steps = len(features)
+    feats = torch.from_numpy(features).to(device)
+    views = []
+    for mode in SEGMENT_MODES:
+        index = segment_index(n_steps, segment_len, mode).to(device)
+        x, pad = gather_segments(feats, index)
+        probs = scorer(x, key_padding_mask=pad).float()
+        views.append(scatter_mean(probs, index, n_steps))
+    scorer.train(was_training)
+    return torch.stack(views).mean(0).cpu().numpy()

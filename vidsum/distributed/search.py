@@ -66,15 +66,16 @@ from vidsum.data.standin import DEFAULT_CUE, DEFAULT_STRENGTH, check_cue, check_
 from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
 from vidsum.distributed import timeline
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
-                                      train_on_ray, train_stages_on_ray)
+                                      train_stages_on_ray)
 from vidsum.evaluation.baselines import baseline_rows
 from vidsum.evaluation.metrics import CORR_CONVENTION
 from vidsum.progress import EpochProgress
 from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
 from vidsum.training import fold as fold_mod
-from vidsum.training import trsum
-from vidsum.training.methods import METHODS, Method, get_method
+from vidsum.training.fold import run_fold
+from vidsum.training.loop import Runtime
+from vidsum.training.methods import Method, fit_stages, get_method
 
 OBJECTIVES = ("validation", "label_free")
 PARAM_TYPES = ("float", "int", "categorical")
@@ -173,7 +174,7 @@ def _parse_param(source: str, name: str, spec: Any) -> ParamSpec:
     return ParamSpec(name, kind, low, high, step, log)
 
 
-def load_space(path: str | os.PathLike, config_cls: type = trsum.TRSumConfig) -> SearchSpace:
+def load_space(path: str | os.PathLike, config_cls: type) -> SearchSpace:
     """Read and check a search-space YAML (format: see tune_spaces/trsum.yaml).
 
     Every parameter must be a field of ``config_cls`` (a dataclass with ``from_dict``; TR-SUM's
@@ -307,8 +308,9 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         train = [videos[k] for k in ctx.train_keys]
         val = [videos[k] for k in ctx.val_keys]
         device = torch.device("cuda" if ctx.gpus > 0 and torch.cuda.is_available() else "cpu")
-        rt = trsum.Runtime(device=device, report=_tune_reporter(ctx.space.objective))
-        method.train_scored(cfg, train, val, rt, spec.dataset)
+        # Only the scored stage reports: every Tune result carries the objective.
+        fit_stages(method, cfg, train, val, None, spec.dataset, Runtime(device=device, report=_tune_reporter(ctx.space.objective)),
+                   report_unscored=False)
         return
     # Tune over Train: this trial holds 0.01 CPU and drives ctx.workers DDP workers.
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -318,11 +320,11 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
                   gpus_per_worker=(ctx.gpus / ctx.workers) if ctx.gpus > 0 else None)
     # Only the scored stage reports to Tune: one result per epoch (ASHA's time unit).
     scored = dict(val_keys=ctx.val_keys, objective=ctx.space.objective, callbacks=[TuneReportCallback()], **common)
-    if method.name != "trsum":
-        fit_stage_full(method.name, cfg, spec, ctx.train_keys, name=method.name, **scored)
-        return
-    g = fit_stage_full("generator", cfg, spec, ctx.train_keys, name="generator", **common)
-    fit_stage_full("summarizer", cfg, spec, ctx.train_keys, generator_checkpoint=g.checkpoint, name="summarizer", **scored)
+    inputs: dict[str, Path] = {}
+    for stage in method.stages:
+        extra = scored if stage is method.scored else common
+        fit = fit_stage_full(stage.name, cfg, spec, ctx.train_keys, inputs=dict(inputs), name=stage.name, **extra)
+        inputs[stage.name] = fit.checkpoint
 
 
 # ------------------------------------------------------------------------- progress and rows
@@ -583,18 +585,15 @@ def run_final(job: FinalJob) -> fold_mod.FoldResult:
         # --verbose); VIDSUM_PROGRESS=0, which tune.py --quiet sets before Ray starts, silences it.
         epochs = EpochProgress(f"[fold {job.fold}] final fit {method.name}", method.stage_epochs(cfg))
         try:
-            return method.run_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
-                                   rt=trsum.Runtime(device=device, report=epochs), checkpoint_dir=job.checkpoint_dir)
+            return run_fold(method, cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                            rt=Runtime(device=device, report=epochs), checkpoint_dir=job.checkpoint_dir)
         finally:
             epochs.close()
     on_ray = dict(num_workers=job.workers, use_gpu=job.gpus > 0,
                   gpus_per_worker=(job.gpus / job.workers) if job.gpus > 0 else None,
                   storage_path=Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
-    if method.name != "trsum":
-        return method.run_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
-                               checkpoint_dir=job.checkpoint_dir, train_loop=train_on_ray(method.name, spec, **on_ray))
-    return fold_mod.run_trsum_fold(cfg, dataset, split, fold=job.fold, split_set=job.split_set,
-                                   checkpoint_dir=job.checkpoint_dir, train_stages=train_stages_on_ray(spec, **on_ray))
+    return run_fold(method, cfg, dataset, split, fold=job.fold, split_set=job.split_set, checkpoint_dir=job.checkpoint_dir,
+                    train=train_stages_on_ray(method, spec, **on_ray))
 
 
 def reference_rows(dataset: Dataset, test_keys: tuple[str, ...], base: dict[str, Any], n_seeds: int = 10
@@ -674,16 +673,14 @@ def default_space(method: str) -> Path:
 
 def check_options(o: SearchOptions) -> SearchSpace:
     """Every check that needs no Ray and no data (tune.py runs it before starting Ray); returns the space."""
-    if o.method not in METHODS:
-        raise ValueError(f"unknown method {o.method!r}; expected one of {', '.join(METHODS)}")
     method = get_method(o.method)
     if o.preset not in TUNE_DEFAULTS or o.preset not in method.presets:
         raise ValueError(f"unknown preset {o.preset!r}; expected one of {', '.join(TUNE_DEFAULTS)}")
-    if o.method == "drdsn" and o.workers_per_trial > 1:
-        batch = method.preset(o.preset, **o.config_overrides).batch_videos
-        if batch < o.workers_per_trial:
-            raise ValueError(f"--workers-per-trial {o.workers_per_trial} with DR-DSN needs batch_videos >= "
-                             f"{o.workers_per_trial} (got {batch}): add --set batch_videos={o.workers_per_trial}")
+    if o.workers_per_trial > 1:
+        try:
+            method.check_workers(method.preset(o.preset, **o.config_overrides), o.workers_per_trial)
+        except ValueError as e:
+            raise ValueError(f"--workers-per-trial {o.workers_per_trial}: {e}") from e
     if o.splits not in SPLIT_SETS:
         raise ValueError(f"unknown split set {o.splits!r}; expected one of {', '.join(SPLIT_SETS)}")
     if o.trials is not None and o.trials < 1:

@@ -1,9 +1,9 @@
 """Ray Train around the plain training loops: the same functions, run by DDP workers.
 
-``train_loop_per_worker`` builds a :class:`vidsum.training.trsum.Runtime` from the Ray Train
-context and calls, unchanged, ``trsum.pretrain_generator`` (stage ``'generator'``),
-``trsum.train_summarizer`` (``'summarizer'``), ``sgvs.train_sgvs`` (``'sgvs'``) or
-``drdsn.train_drdsn`` (``'drdsn'``). Sharding is the loops' own: every
+``train_loop_per_worker`` builds a :class:`vidsum.training.loop.Runtime` from the Ray Train
+context and calls, unchanged, the loop of a stage from the method registry
+(``vidsum.training.methods``: TR-SUM's 'generator' and 'summarizer', 'sgvs', 'drdsn'; the
+models of earlier stages are read from their checkpoints). Sharding is the loops' own: every
 rank draws the same global batches from one seed and takes ``batch[rank::world]``, so N workers
 see exactly the batches one worker would, and DDP averages the gradients.
 
@@ -62,21 +62,11 @@ import torch.nn as nn
 from vidsum.data.datasets import Dataset, attach_user_scores, load_dataset, standin_path
 from vidsum.data.download import real_h5_path
 from vidsum.data.eccv16 import Video, read_file
-from vidsum.models.drdsn import DSN
-from vidsum.models.sgvs import SGVSGenerator
-from vidsum.models.trsum import Generator, Summarizer
 from vidsum.progress import EpochProgress
-from vidsum.training import drdsn, sgvs, trsum
 from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
+from vidsum.training.loop import Runtime
+from vidsum.training.methods import Method, Stage, StageResult, find_stage
 
-STAGES = ("generator", "summarizer", "sgvs", "drdsn")
-# stage -> (checkpoint kind its loop reports, config class, config field with its epoch count)
-STAGE_INFO: dict[str, tuple[str, type, str]] = {
-    "generator": ("trsum-generator", trsum.TRSumConfig, "gen_epochs"),
-    "summarizer": ("trsum-summarizer", trsum.TRSumConfig, "rl_epochs"),
-    "sgvs": ("sgvs-generator", sgvs.SGVSConfig, "epochs"),
-    "drdsn": ("drdsn", drdsn.DRDSNConfig, "epochs"),
-}
 STATE_FILE = "state.pt"
 HISTORY_FILE = "history.json"
 # Per-rank values that are averaged over ranks before they are reported; the selection values
@@ -239,41 +229,37 @@ class _Reporter:
         os._exit(1)
 
 
-def _latest_state(stage: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def _latest_state(stage: Stage) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """(checkpoint state, reported history) of the last checkpoint of this run, or (None, [])."""
     ckpt = ray.train.get_checkpoint()
     if ckpt is None:
         return None, []
     with ckpt.as_directory() as d:
-        state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=STAGE_INFO[stage][0])
+        state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=stage.kind)
         history_path = Path(d) / HISTORY_FILE
         history = json.loads(history_path.read_text()) if history_path.exists() else []
     return state, history
 
 
-def load_generator(path: str | os.PathLike) -> Generator:
-    """The generator in a stage-1 checkpoint file (CPU, eval mode)."""
-    state = load_checkpoint(path, expect_kind="trsum-generator")
-    gen = Generator.from_config(state["model_config"])
-    gen.load_state_dict(state["model"])
-    return gen.eval()
+def load_stage_model(name: str, path: str | os.PathLike) -> nn.Module:
+    """The model of stage ``name`` in a checkpoint file (CPU, eval mode)."""
+    _, stage = find_stage(name)
+    return stage.load(load_checkpoint(path, expect_kind=stage.kind))
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
-    """One Ray Train worker of stage ``config['stage']``.
+    """One Ray Train worker of stage ``config['stage']`` (a stage name of the registry).
 
-    config: stage (one of STAGES), cfg (the stage's config as a dict), data (DataSpec dict),
-    train_keys, val_keys, test_keys (lists; val/test only matter for the selection rules of the
-    scored stages), generator_checkpoint (summarizer: path of the stage-1 ``state.pt``), threads,
-    checkpoint_every, objective, crash_once (see :class:`_Reporter`).
+    config: stage, cfg (the method's config as a dict), data (DataSpec dict), train_keys,
+    val_keys, test_keys (lists; val/test only matter for the selection rules of the scored
+    stage), inputs ({earlier stage name: its checkpoint file}), threads, checkpoint_every,
+    objective, crash_once (see :class:`_Reporter`).
     Returns {'history': reported rows} on rank 0 (Result.return_value), None elsewhere.
     """
-    stage = config["stage"]
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    method, stage = find_stage(config["stage"])
     torch.set_num_threads(int(config.get("threads", 1)))
-    _, config_cls, epochs_field = STAGE_INFO[stage]
-    cfg = config_cls.from_dict(config["cfg"])
+    cfg = method.config_cls.from_dict(config["cfg"])
+    epochs = getattr(cfg, stage.epochs)
     spec = DataSpec.from_dict(config["data"])
     train_keys, val_keys, test_keys = (list(config.get(k) or ()) for k in ("train_keys", "val_keys", "test_keys"))
     videos = load_videos(spec, train_keys + val_keys + test_keys)
@@ -283,23 +269,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
     rank, world_size = context.get_world_rank(), context.get_world_size()
     device = ray.train.torch.get_device()
     resume, history = _latest_state(stage)
-    reporter = _Reporter(rank, world_size, device, getattr(cfg, epochs_field),
-                         int(config.get("checkpoint_every", 1)), config.get("objective"), config.get("crash_once"),
-                         history, -1 if resume is None else int(resume["epoch"]))
+    reporter = _Reporter(rank, world_size, device, epochs, int(config.get("checkpoint_every", 1)),
+                         config.get("objective"), config.get("crash_once"), history,
+                         -1 if resume is None else int(resume["epoch"]))
     if rank == 0:  # Ray workers' stderr is a log file: EpochProgress writes plain lines there, no bar
-        reporter.show = EpochProgress(f"ray train {stage}", {stage: getattr(cfg, epochs_field)})
-    rt = trsum.Runtime(device=device, rank=rank, world_size=world_size, wrap_model=ray.train.torch.prepare_model,
-                       report=reporter, resume=resume)
-    selection = dict(val_videos=pick(val_keys) or None, test_videos=pick(test_keys) or None, dataset=spec.dataset)
-    if stage == "generator":
-        trsum.pretrain_generator(cfg, pick(train_keys), rt)
-    elif stage == "summarizer":
-        gen = load_generator(config["generator_checkpoint"]).to(device)
-        trsum.train_summarizer(cfg, pick(train_keys), gen, rt, **selection)
-    elif stage == "sgvs":
-        sgvs.train_sgvs(cfg, pick(train_keys), rt, **selection)
-    else:
-        drdsn.train_drdsn(cfg, pick(train_keys), rt, **selection)
+        reporter.show = EpochProgress(f"ray train {stage.name}", {stage.name: epochs})
+    rt = Runtime(device=device, rank=rank, world_size=world_size, wrap_model=ray.train.torch.prepare_model,
+                 report=reporter, resume=resume)
+    inputs = {name: load_stage_model(name, path).to(device) for name, path in (config.get("inputs") or {}).items()}
+    stage.train(cfg, pick(train_keys), rt, inputs=inputs, val_videos=pick(val_keys) or None,
+                test_videos=pick(test_keys) or None, dataset=spec.dataset)
     return {"history": reporter.history} if rank == 0 else None
 
 
@@ -310,12 +289,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any] | None:
 class StageFit:
     """What one stage's TorchTrainer run produced.
 
-    model:      the trained module (CPU, last epoch): Generator for 'generator', Summarizer for
-                'summarizer', SGVSGenerator (texts attached) for 'sgvs', DSN for 'drdsn'
+    model:      the stage's trained model (CPU, eval mode, last epoch; ``Stage.load``)
     history:    reported rows, one per epoch (losses averaged over ranks)
-    checkpoint: path of the last checkpoint's ``state.pt`` (the summarizer stage reads the
-                generator from it)
-    best:       scored stages: the loop's per-rule {'epoch', 'value', 'state'} ({} for 'generator')
+    checkpoint: path of the last checkpoint's ``state.pt`` (later stages read their inputs from it)
+    best:       the scored stage: the loop's per-rule {'epoch', 'value', 'state'}; {} otherwise
     """
 
     model: nn.Module
@@ -343,7 +320,7 @@ def fit_stage_full(
     *,
     val_keys: list[str] | tuple[str, ...] = (),
     test_keys: list[str] | tuple[str, ...] = (),
-    generator_checkpoint: str | os.PathLike | None = None,
+    inputs: dict[str, str | os.PathLike] | None = None,
     num_workers: int = 2,
     use_gpu: bool = False,
     cpus_per_worker: float | None = None,
@@ -357,21 +334,26 @@ def fit_stage_full(
     callbacks: list[Any] | None = None,
     crash_once: dict[str, Any] | None = None,
 ) -> StageFit:
-    """Run one stage under TorchTrainer and load what it produced (see :class:`StageFit`)."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
-    if stage == "summarizer" and generator_checkpoint is None:
-        raise ValueError("the summarizer stage needs generator_checkpoint (the stage-1 state.pt)")
-    if generator_checkpoint is not None and not Path(generator_checkpoint).exists():
-        raise FileNotFoundError(f"generator checkpoint not found: {generator_checkpoint}")
+    """Run stage ``stage`` (a stage name of the registry) under TorchTrainer and load what it
+    produced (see :class:`StageFit`). ``inputs``: {earlier stage of the method: its checkpoint
+    file} (a StageFit's ``checkpoint``), one for every stage before this one."""
+    method, stage_info = find_stage(stage)
+    inputs = {k: Path(v) for k, v in (inputs or {}).items()}
+    needed = method.stage_names[: method.stage_names.index(stage)]
+    missing = [n for n in needed if n not in inputs]
+    if missing or set(inputs) - set(needed):
+        raise ValueError(f"the {stage} stage needs the checkpoints of the stages before it ({', '.join(needed) or 'none'}) "
+                         f"as inputs, got {', '.join(inputs) or 'none'}")
+    for n, path in inputs.items():
+        if not path.exists():
+            raise FileNotFoundError(f"{n} checkpoint not found: {path}")
     if not train_keys:
         raise ValueError("fit_stage: no training keys")
     if max_failures < -1 or checkpoint_every < 1:
         raise ValueError(f"max_failures must be >= -1 and checkpoint_every >= 1, got {max_failures}, {checkpoint_every}")
     loop_config = {
         "stage": stage, "cfg": cfg.to_dict(), "data": data.to_dict(), "train_keys": list(train_keys),
-        "val_keys": list(val_keys), "test_keys": list(test_keys),
-        "generator_checkpoint": None if generator_checkpoint is None else str(generator_checkpoint),
+        "val_keys": list(val_keys), "test_keys": list(test_keys), "inputs": {k: str(v) for k, v in inputs.items()},
         "threads": max(1, int(cpus_per_worker or 1)), "checkpoint_every": checkpoint_every,
         "objective": objective, "crash_once": crash_once,
     }
@@ -382,7 +364,7 @@ def fit_stage_full(
         train_loop_config=loop_config,
         scaling_config=scaling(num_workers, use_gpu, cpus_per_worker, gpus_per_worker),
         run_config=ray.train.RunConfig(
-            name=name or f"trsum-{stage}",
+            name=name or f"{method.name}-{stage}",
             storage_path=str(storage),
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep_checkpoints),
@@ -398,22 +380,11 @@ def fit_stage_full(
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train {stage} stage reported no checkpoint (0 epochs?)")
     with result.checkpoint.as_directory() as d:
-        state_path = Path(d) / STATE_FILE
-        state = load_checkpoint(state_path, expect_kind=STAGE_INFO[stage][0])
+        state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=stage_info.kind)
     checkpoint = Path(result.checkpoint.path) / STATE_FILE
     history = (result.return_value or {}).get("history") or list(state["history"])
-    best: dict[str, dict[str, Any]] = {} if stage == "generator" else state["extra"]["best"]
-    if stage == "generator":
-        model: nn.Module = Generator.from_config(state["model_config"])
-    elif stage == "summarizer":
-        model = Summarizer(state["model_config"])
-    elif stage == "sgvs":
-        model = SGVSGenerator.from_config(state["model_config"])
-        model.texts = state["extra"]["texts"]
-    else:
-        model = DSN.from_config(state["model_config"])
-    model.load_state_dict(state["model"])
-    return StageFit(model, history, checkpoint, best)
+    best = state["extra"]["best"] if stage_info is method.scored else {}
+    return StageFit(stage_info.load(state), history, checkpoint, best)
 
 
 def fit_stage(
@@ -437,7 +408,7 @@ def fit_stage(
 
     The driver loads the dataset first (building the stand-in if needed, with its banner;
     feature_dim / strength / data_seed / cue are the stand-in's options); kwargs go to
-    :func:`fit_stage_full` (val_keys, test_keys, generator_checkpoint, name, ...).
+    :func:`fit_stage_full` (val_keys, test_keys, inputs, name, ...).
     """
     spec = data_spec(dataset_name, data_dir, feature_dim=feature_dim, strength=strength, seed=data_seed, cue=cue)
     prepare_data(spec)
@@ -446,43 +417,25 @@ def fit_stage(
     return fit.model, fit.history
 
 
-def train_stages_on_ray(data: DataSpec, *, num_workers: int, use_gpu: bool, storage_path: str | os.PathLike,
-                        max_failures: int = 2, gpus_per_worker: float | None = None,
+def train_stages_on_ray(method: Method, data: DataSpec, *, num_workers: int, use_gpu: bool,
+                        storage_path: str | os.PathLike, max_failures: int = 2, gpus_per_worker: float | None = None,
                         cpus_per_worker: float | None = None, name: str = "fold"):
-    """A ``fold.TrainStages`` that runs both stages under TorchTrainer (for ``run_trsum_fold``)."""
+    """A ``fold.TrainStages`` that runs every stage of ``method`` under TorchTrainer, in order
+    (``fold.run_fold(..., train=...)``); each stage reads the checkpoints of the ones before it."""
 
-    def train(cfg, train_videos, val_videos, test_videos, dataset_name):
+    def train(cfg, train_videos, val_videos, test_videos, dataset_name) -> list[StageResult]:
         if dataset_name != data.dataset:
             raise ValueError(f"train_stages_on_ray is for {data.dataset!r}, got videos of {dataset_name!r}")
+        keys = lambda videos: [v.key for v in videos or ()]  # noqa: E731
         common = dict(num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path, max_failures=max_failures,
                       gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker)
-        keys = lambda videos: [v.key for v in videos]  # noqa: E731
-        g = fit_stage_full("generator", cfg, data, keys(train_videos), name=f"{name}-generator", **common)
-        s = fit_stage_full("summarizer", cfg, data, keys(train_videos), val_keys=keys(val_videos),
-                           test_keys=keys(test_videos), generator_checkpoint=g.checkpoint,
-                           name=f"{name}-summarizer", **common)
-        return g.model, g.history, s.model, s.history, s.best
-
-    return train
-
-
-def train_on_ray(stage: str, data: DataSpec, *, num_workers: int, use_gpu: bool, storage_path: str | os.PathLike,
-                 max_failures: int = 2, gpus_per_worker: float | None = None, cpus_per_worker: float | None = None,
-                 name: str = "fold"):
-    """A drop-in for a single-stage loop (``sgvs.train_sgvs`` / ``drdsn.train_drdsn``: same
-    arguments, same (model, history, best) result) that runs it under TorchTrainer; the fold
-    runners take it as ``train=``."""
-    if stage not in ("sgvs", "drdsn"):
-        raise ValueError(f"train_on_ray is for the single-stage methods sgvs / drdsn, got {stage!r}")
-
-    def train(cfg, videos, rt=None, *, val_videos=None, test_videos=None, dataset="summe"):
-        if dataset != data.dataset:
-            raise ValueError(f"train_on_ray is for {data.dataset!r}, got videos of {dataset!r}")
-        keys = lambda vs: [v.key for v in vs or ()]  # noqa: E731
-        fit = fit_stage_full(stage, cfg, data, keys(videos), val_keys=keys(val_videos), test_keys=keys(test_videos),
-                             num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path,
-                             max_failures=max_failures, gpus_per_worker=gpus_per_worker,
-                             cpus_per_worker=cpus_per_worker, name=f"{name}-{stage}")
-        return fit.model, fit.history, fit.best
+        results, inputs = [], {}
+        for stage in method.stages:
+            scored = dict(val_keys=keys(val_videos), test_keys=keys(test_videos)) if stage is method.scored else {}
+            fit = fit_stage_full(stage.name, cfg, data, keys(train_videos), inputs=dict(inputs), name=f"{name}-{stage.name}",
+                                 **scored, **common)
+            results.append((fit.model, fit.history, fit.best))
+            inputs[stage.name] = fit.checkpoint
+        return results
 
     return train

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidsum.models.trsum import FeatureNorm
+from vidsum.models.common import FeatureNorm
 
 CONFIG_KEYS = ("d_feat", "hidden", "n_layers")
 REWARDS = ("dr", "d", "r")

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidsum.models.encoder import TransformerEncoder
-from vidsum.models.trsum import FeatureNorm
+from vidsum.models.common import FeatureNorm
 
 SIMILARITIES = ("projected", "direct")
 ATTN_SCALE_INIT = 2.0

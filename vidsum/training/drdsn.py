@@ -14,12 +14,9 @@ videos; as for every method here); rewards use the raw features as published.
 
 ``batch_videos`` videos share one optimiser step (their losses averaged); 1 is the paper. Under
 data parallelism the shuffled order is the same on every rank and each rank takes its slice of
-each batch (``trsum._batches``). Selection rules as TR-SUM: 'label_free' = mean reward R of the
+each batch (``vidsum.training.loop.batches``). Selection rules as TR-SUM: 'label_free' = mean reward R of the
 keyshot summary of the validation videos (no labels), 'validation' = their mean F, 'oracle' =
 mean F on the test videos.
-
-Uses ``trsum._batches``, ``_seeded``, ``_autocast``, ``_unwrap`` and ``_mean`` (private there) and
-the selection / fold helpers of ``vidsum.training.sgvs``.
 """
 
 from __future__ import annotations
@@ -27,8 +24,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,17 +31,14 @@ import torch
 import torch.nn as nn
 
 from vidsum.training.config import PlainConfig, bound_problems, from_preset
-from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
-from vidsum.data.splits import Split
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.models.drdsn import DSN, REWARDS, summary_reward, unit_features
-from vidsum.training.checkpoint import restore_rng, rng_state, save_checkpoint
-from vidsum.training.fold import FoldResult, fold_videos
-from vidsum.training.sgvs import evaluate_fold, selection_values, update_best
-from vidsum.training.trsum import SELECTION_RULES, Runtime, _autocast, _batches, _mean, _others_mean, _seeded, _unwrap
+from vidsum.training.checkpoint import rng_state
+from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean, restore, seeded,
+                                  selection_values, unwrap, update_best)
 
-__all__ = ["SELECTION_RULES", "DRDSNConfig", "PRESETS", "preset", "train_drdsn", "score_video", "run_drdsn_fold",
+__all__ = ["DRDSNConfig", "PRESETS", "preset", "train_drdsn", "score_video",
            "label_free_value", "video_loss"]
 
 
@@ -128,7 +120,7 @@ def preset(name: str, **overrides: Any) -> DRDSNConfig:
 @torch.no_grad()
 def score_video(model: nn.Module, video: Video) -> np.ndarray:
     """Per-step keep-probabilities (n_steps,) in (0, 1) of the whole video."""
-    dsn = _unwrap(model)
+    dsn = unwrap(model)
     device = next(dsn.parameters()).device
     was_training = dsn.training
     dsn.eval()
@@ -138,9 +130,10 @@ def score_video(model: nn.Module, video: Video) -> np.ndarray:
 
 
 @torch.no_grad()
-def label_free_value(model: nn.Module, video: Video, cfg: DRDSNConfig) -> float:
-    """The DR-DSN reward R of the video's keyshot summary (``cfg.summary_proportion``); no labels."""
-    scores = score_video(model, video)
+def label_free_value(model: nn.Module, video: Video, cfg: DRDSNConfig, scores: np.ndarray | None = None) -> float:
+    """The DR-DSN reward R of the video's keyshot summary (``cfg.summary_proportion``); no labels.
+    ``scores``: the model's ``score_video`` of this video when the caller has it already."""
+    scores = score_video(model, video) if scores is None else scores
     frames = keyshot_summary(scores, video.picks, video.change_points, video.n_frames, cfg.summary_proportion)
     keep = torch.from_numpy(frames[video.picks].astype(np.float32)).unsqueeze(0)
     return float(summary_reward(unit_features(torch.from_numpy(video.features)), keep, cfg.temporal_window, cfg.reward)[0])
@@ -153,7 +146,7 @@ def advantages(cfg: DRDSNConfig, reward: torch.Tensor, baseline: float) -> torch
     """(N,) advantage of each episode of one video: reward (N,) minus the video's moving average
     ``baseline`` (the paper) or minus the mean reward of the other episodes (leave_one_out)."""
     if cfg.rl_baseline == "leave_one_out":
-        return reward - _others_mean(reward)
+        return reward - others_mean(reward)
     return reward - baseline
 
 
@@ -191,7 +184,7 @@ def train_drdsn(
         raise ValueError(f"DR-DSN on {rt.world_size} data-parallel workers needs batch_videos >= {rt.world_size}, "
                          f"got {cfg.batch_videos}")
     torch.manual_seed(cfg.seed)
-    shuffle_gen, sample_gen = _seeded(cfg.seed, 21), _seeded(cfg.seed, 22)
+    shuffle_gen, sample_gen = seeded(cfg.seed, 21), seeded(cfg.seed, 22)
     dsn = DSN(d_feat=videos[0].features.shape[1], hidden=cfg.hidden, n_layers=cfg.n_layers)
     if cfg.standardize:
         dsn.norm.fit(torch.from_numpy(np.concatenate([v.features for v in videos])))
@@ -206,22 +199,18 @@ def train_drdsn(
     best: dict[str, dict] = {}
     start_epoch = 0
     if rt.resume is not None:
-        dsn.load_state_dict(rt.resume["model"])
-        opt.load_state_dict(rt.resume["optimizer"])
-        sched.load_state_dict(rt.resume["scheduler"])
-        restore_rng(rt.resume["rng"], shuffle_gen, sample_gen)
-        history = list(rt.resume["history"])
-        baseline = np.array(rt.resume["extra"]["baseline"], dtype=np.float64)
-        best = copy.deepcopy(rt.resume["extra"]["best"])
-        start_epoch = rt.resume["epoch"] + 1
+        history, start_epoch, extra = restore(rt.resume, model=dsn, optimizer=opt, scheduler=sched,
+                                              generators=(shuffle_gen, sample_gen))
+        baseline = np.array(extra["baseline"], dtype=np.float64)
+        best = copy.deepcopy(extra["best"])
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
         losses, rewards, mean_ps = [], [], []
-        for idx in _batches(len(videos), cfg.batch_videos, rt, shuffle_gen):
+        for idx in batches(len(videos), cfg.batch_videos, rt, shuffle_gen):
             batch_loss, stats = [], []
             for i in idx.tolist():
-                with _autocast(cfg, rt.device):
+                with autocast(cfg, rt.device):
                     loss, s = video_loss(model, cfg, feats[i], units[i], float(baseline[i]), sample_gen)
                 batch_loss.append(loss)
                 stats.append((i, s))
@@ -235,11 +224,11 @@ def train_drdsn(
                 rewards.append(s["reward"])
                 mean_ps.append(s["mean_p"])
             losses.append(loss.item())
-        row = {"stage": "drdsn", "epoch": epoch, "loss": _mean(losses), "reward": _mean(rewards), "mean_p": _mean(mean_ps),
+        row = {"stage": "drdsn", "epoch": epoch, "loss": mean(losses), "reward": mean(rewards), "mean_p": mean(mean_ps),
                "lr": sched.get_last_lr()[0], "epoch_s": time.perf_counter() - t0}
         sched.step()
         t1 = time.perf_counter()
-        values = selection_values(lambda v: score_video(dsn, v), lambda v: label_free_value(dsn, v, cfg),
+        values = selection_values(lambda v: score_video(dsn, v), lambda v, s: label_free_value(dsn, v, cfg, s),
                                   val_videos, test_videos, dataset)
         row["select_s"] = time.perf_counter() - t1  # scoring for model selection, outside epoch_s
         update_best(best, values, epoch, dsn, row)
@@ -251,38 +240,3 @@ def train_drdsn(
                 "history": history, "extra": {"baseline": baseline.tolist(), "best": best}, "meta": {"config": cfg.to_dict()},
             })
     return dsn, history, best
-
-
-def run_drdsn_fold(
-    cfg: DRDSNConfig,
-    dataset: Dataset,
-    split: Split,
-    *,
-    fold: int,
-    split_set: str,
-    rt: Runtime | None = None,
-    checkpoint_dir: str | Path | None = None,
-    rules: tuple[str, ...] = ("label_free", "validation", "oracle", "none"),
-    train_loop: Callable[..., tuple[Any, list[dict], dict[str, dict]]] | None = None,
-) -> FoldResult:
-    """Train DR-DSN on one fold and score the test videos under each selection rule (``none`` =
-    last epoch); rows as ``run_trsum_fold``'s plus tvn / ms / rauc of the loss curve."""
-    t0 = time.perf_counter()
-    # train_loop: a drop-in for train_drdsn (vidsum.distributed.train.train_on_ray runs it under Ray Train)
-    train_fn = train_loop or train_drdsn
-    train, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
-    dsn, history, best = train_fn(cfg, train, rt, val_videos=val, test_videos=test, dataset=dataset.name)
-    last = {k: v.clone() for k, v in dsn.state_dict().items()}
-    states = {"none": {"epoch": cfg.epochs - 1, "state": last}, **best}
-    fold_rows, video_rows, selected = evaluate_fold("drdsn", cfg.to_dict(), cfg.seed, dataset, split_set, fold, test, dsn,
-                                                    states, score_video, history, rules)
-    if checkpoint_dir is not None and "label_free" in states:
-        meta = {"feature_dim": dataset.feature_dim, "dataset": dataset.name, "features": dataset.features_kind,
-                "config": cfg.to_dict(), "fold": fold, "split_set": split_set, "selection": "label_free"}
-        save_checkpoint(Path(checkpoint_dir) / "dsn.pt", {
-            "kind": "drdsn", "epoch": int(states["label_free"]["epoch"]), "model": states["label_free"]["state"],
-            "model_config": dsn.config, "meta": meta, "history": history})
-    wall = time.perf_counter() - t0
-    for r in fold_rows:
-        r["wall_s"] = wall
-    return FoldResult(fold_rows, video_rows, history, selected)

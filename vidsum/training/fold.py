@@ -1,4 +1,5 @@
-"""One fold, end to end: hold out validation videos from the training keys, train, select, score.
+"""One fold of any method, end to end: hold out validation videos from the training keys, train
+every stage, score the test videos under each selection rule, build the leaderboard rows.
 
 The test keys of a split are used only to *score* the selected models (and for the oracle rule,
 which is always labelled ``selection=oracle``). Everything that chooses (epochs, later
@@ -9,19 +10,21 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
 
 from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
 from vidsum.data.splits import Split, check_keys, validation_holdout
 from vidsum.evaluation.metrics import CORR_CONVENTION, evaluate
 from vidsum.evaluation.stability import history_stability
-from vidsum.training import trsum
 from vidsum.training.checkpoint import save_checkpoint
+from vidsum.training.loop import Runtime
+from vidsum.training.methods import Method, StageResult, fit_stages
+
+FOLD_RULES = ("label_free", "validation", "oracle", "none")  # none: the last epoch
 
 
 @dataclass
@@ -30,7 +33,7 @@ class FoldResult:
 
     fold_rows:  one per selection rule (f1, precision, recall, kendall_tau, spearman_rho, ...)
     video_rows: one per selection rule x test video
-    history:    per-epoch metrics of both stages
+    history:    per-epoch metrics of every stage, in training order
     """
 
     fold_rows: list[dict[str, Any]]
@@ -47,79 +50,94 @@ def fold_videos(dataset: Dataset, split: Split, val_fraction: float, seed: int):
     return pick(train_keys), pick(val_keys), pick(split.test_keys)
 
 
-# (cfg, train, val, test, dataset name) -> (generator, generator history, summarizer, RL history, best)
-# where best is train_summarizer's per-rule {'epoch', 'value', 'state'}. The default trains both
-# stages in this process; vidsum.distributed passes one that runs them under Ray Train.
-TrainStages = Callable[[trsum.TRSumConfig, list[Video], list[Video], list[Video], str],
-                       tuple[Any, list[dict], Any, list[dict], dict[str, dict]]]
+# (cfg, train, val, test, dataset name) -> one StageResult per stage of the method. The default
+# trains every stage in this process; vidsum.distributed passes one that runs them on Ray Train.
+TrainStages = Callable[[Any, list[Video], list[Video], list[Video], str], list[StageResult]]
 
 
-def train_stages_in_process(rt: trsum.Runtime) -> TrainStages:
-    """Both TR-SUM stages in this process on ``rt`` (what :func:`run_trsum_fold` does by default)."""
-
-    def train(cfg, train_videos, val_videos, test_videos, dataset_name):
-        gen, gen_hist = trsum.pretrain_generator(cfg, train_videos, rt)
-        summ, rl_hist, best = trsum.train_summarizer(cfg, train_videos, gen, rt, val_videos=val_videos,
-                                                     test_videos=test_videos, dataset=dataset_name)
-        return gen, gen_hist, summ, rl_hist, best
-
-    return train
-
-
-def run_trsum_fold(
-    cfg: trsum.TRSumConfig,
+def run_fold(
+    method: Method,
+    cfg: Any,
     dataset: Dataset,
     split: Split,
     *,
     fold: int,
     split_set: str,
-    rt: trsum.Runtime | None = None,
+    rt: Runtime | None = None,
     checkpoint_dir: str | Path | None = None,
-    rules: tuple[str, ...] = ("label_free", "validation", "oracle", "none"),
-    train_stages: TrainStages | None = None,
+    rules: tuple[str, ...] = FOLD_RULES,
+    train: TrainStages | None = None,
 ) -> FoldResult:
-    """Train TR-SUM on one fold and score the test videos under each selection rule.
+    """Train ``method`` on one fold and score its test videos under each selection rule.
 
-    ``none`` is the last epoch. When ``checkpoint_dir`` is given, the generator and the
-    label-free-selected summarizer are saved there as self-describing checkpoints.
-    ``train_stages`` replaces the in-process training of both stages (``rt`` is then unused).
+    ``train`` replaces the in-process training of the stages (``rt`` is then unused). With
+    ``checkpoint_dir``, each stage's model is saved there as a self-describing checkpoint
+    (``stage.file``): the scored stage's label-free-selected epoch, earlier stages' last epoch.
     """
     t0 = time.perf_counter()
-    rt = rt or trsum.Runtime()
-    train, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
-    train_stages = train_stages or train_stages_in_process(rt)
-    gen, gen_hist, summ, rl_hist, best = train_stages(cfg, train, val, test, dataset.name)
-    last_state = {k: v.clone() for k, v in summ.state_dict().items()}
-    states = {"none": {"epoch": cfg.rl_epochs - 1, "state": last_state}, **best}
+    train_videos, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
+    if train is None:
+        rt = rt or Runtime()
+        train = lambda *a: fit_stages(method, *a, rt)  # noqa: E731
+    results = train(cfg, train_videos, val, test, dataset.name)
+    model, scored_history, best = results[-1]
+    last = {k: v.clone() for k, v in model.state_dict().items()}
+    states = {"none": {"epoch": getattr(cfg, method.scored.epochs) - 1, "state": last}, **best}
+    fold_rows, video_rows, selected = score_rules(method, cfg, dataset, model, states, test, rules)
+    base = {"method": method.name, "dataset": dataset.name, "features": dataset.features_kind,
+            "split_set": split_set, "fold": fold, "seed": cfg.seed}
+    # Stability of the scored stage's loss curve (what TR-SUM compares with GAN training);
+    # undefined values are null.
+    stability = {k: (None if v != v else v) for k, v in history_stability(scored_history).items()}
+    for r in fold_rows:
+        r.update(base)
+        r["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
+        r.update(stability)
+    for r in video_rows:
+        r.update(base)
+    if checkpoint_dir is not None:
+        meta = {"feature_dim": dataset.feature_dim, "dataset": dataset.name, "features": dataset.features_kind,
+                "config": cfg.to_dict(), "fold": fold, "split_set": split_set}
+        save_models(method, cfg, results, states, Path(checkpoint_dir), meta)
+    wall = time.perf_counter() - t0
+    for r in fold_rows:
+        r["wall_s"] = wall
+    history = [row for _, h, _ in results for row in h]
+    return FoldResult(fold_rows, video_rows, history, selected)
+
+
+def score_rules(method: Method, cfg: Any, dataset: Dataset, model: Any, states: dict[str, dict], test: list[Video],
+                rules: tuple[str, ...]) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(fold rows, video rows, {rule: selected epoch}) of the test videos scored by the weights
+    of each rule in ``rules`` that ``states`` ({rule: {'epoch', 'state'}}) holds. Leaves
+    ``model`` holding the weights of the last rule scored."""
     fold_rows, video_rows, selected = [], [], {}
-    base = {"method": "trsum", "dataset": dataset.name, "features": dataset.features_kind, "split_set": split_set,
-            "fold": fold, "seed": cfg.seed}
     for rule in rules:
         if rule not in states:
             continue
-        summ.load_state_dict(states[rule]["state"])
-        scores = {v.key: trsum.score_video(summ, v, cfg.segment_len) for v in test}
+        model.load_state_dict(states[rule]["state"])
+        scores = {v.key: method.score(model, v, cfg) for v in test}
         per_video, mean = evaluate(scores, {v.key: v for v in test}, dataset.name)
         selected[rule] = int(states[rule]["epoch"])
-        fold_rows.append({**base, "selection": rule, **{k: mean[k] for k in ("f1", "precision", "recall", "kendall_tau", "spearman_rho")},
-                          "corr_convention": CORR_CONVENTION, "n_videos": len(test), "selected_epoch": selected[rule],
-                          "config": json.dumps(cfg.to_dict(), sort_keys=True)})
+        fold_rows.append({"selection": rule, **{k: mean[k] for k in ("f1", "precision", "recall", "kendall_tau", "spearman_rho")},
+                          "corr_convention": CORR_CONVENTION, "n_videos": len(test), "selected_epoch": selected[rule]})
         for r in per_video:
-            video_rows.append({**base, "selection": rule, "video": r["video"], "n_frames": dataset.videos[r["video"]].n_frames,
+            video_rows.append({"selection": rule, "video": r["video"], "n_frames": dataset.videos[r["video"]].n_frames,
                                "f1": r["f1"], "kendall_tau": r["kendall_tau"], "spearman_rho": r["spearman_rho"]})
-        if checkpoint_dir is not None and rule == "label_free":
-            meta = {"feature_dim": dataset.feature_dim, "dataset": dataset.name, "features": dataset.features_kind,
-                    "config": cfg.to_dict(), "fold": fold, "split_set": split_set, "selection": rule}
-            save_checkpoint(Path(checkpoint_dir) / "summarizer.pt", {
-                "kind": "trsum-summarizer", "epoch": selected[rule], "model": states[rule]["state"],
-                "model_config": summ.config, "meta": meta, "history": rl_hist})
-            save_checkpoint(Path(checkpoint_dir) / "generator.pt", {
-                "kind": "trsum-generator", "epoch": cfg.gen_epochs - 1, "model": gen.state_dict(),
-                "model_config": gen.config, "meta": meta, "history": gen_hist})
-    wall = time.perf_counter() - t0
-    # Stability of the RL stage's loss curve (the stage TR-SUM compares with GAN training).
-    stab = history_stability(rl_hist)
-    for r in fold_rows:
-        r["wall_s"] = wall
-        r.update({k: (None if v != v else v) for k, v in stab.items()})
-    return FoldResult(fold_rows, video_rows, gen_hist + rl_hist, selected)
+    return fold_rows, video_rows, selected
+
+
+def save_models(method: Method, cfg: Any, results: list[StageResult], states: dict[str, dict], folder: Path,
+                meta: dict[str, Any]) -> None:
+    """Each stage's model as ``folder / stage.file``: the scored stage's label-free-selected
+    weights (``meta['selection'] = 'label_free'``), the earlier stages' last epoch."""
+    for stage, (model, history, _) in zip(method.stages, results, strict=True):
+        if stage is method.scored:
+            if "label_free" not in states:
+                continue
+            epoch, weights = int(states["label_free"]["epoch"]), states["label_free"]["state"]
+        else:
+            epoch, weights = getattr(cfg, stage.epochs) - 1, model.state_dict()
+        save_checkpoint(folder / stage.file, {
+            "kind": stage.kind, "epoch": epoch, "model": weights, "model_config": model.config,
+            "extra": stage.export(model), "meta": {**meta, "selection": "label_free"}, "history": history})

@@ -4,7 +4,7 @@ The paper names the parts and gives no formulas; this is our design (models in
 ``vidsum.models.sgvs``, whose docstring describes the semantic alignment attention).
 
 Data. Videos are cut into L-step segments, sequential and dilated views, exactly as TR-SUM
-(``trsum.build_segment_bank``); each segment row carries its video's text vector
+(``vidsum.segments.build_segment_bank``); each segment row carries its video's text vector
 (``vidsum.text``: SumMe name / TVSum category query / user title, WordLlama by default).
 
 One optimisation step on a batch of B segments (x, pads, texts):
@@ -50,21 +50,16 @@ transformer GAN), ``incremental=False``, ``align_weight=0`` (attention only),
 from one joint space, e.g. CLIP; give the text vectors as an ``.npz`` in ``text_encoder``).
 
 Inference (:func:`score_video`): the scorer's p, averaged over the sequential and dilated views
-(``trsum.score_video`` on a text-bound wrapper). Selection rules as TR-SUM: 'label_free' (mean
+(``vidsum.segments.score_two_views`` on a text-bound wrapper). Selection rules as TR-SUM: 'label_free' (mean
 sigmoid(-L_rec) of the reconstruction from the keyshot summary on the validation videos; no
 labels), 'validation' (mean F on them), 'oracle' (mean F on the test videos).
-
-Uses ``trsum._batches``, ``_seeded``, ``_autocast``, ``_unwrap`` and ``_mean`` (private there).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,11 +69,7 @@ from torch.func import functional_call
 
 from vidsum import text as text_mod
 from vidsum.training.config import PlainConfig, bound_problems, from_preset
-from vidsum.data.datasets import Dataset
 from vidsum.data.eccv16 import Video
-from vidsum.data.splits import Split
-from vidsum.evaluation.metrics import CORR_CONVENTION, evaluate, evaluate_video
-from vidsum.evaluation.stability import history_stability
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.models.sgvs import (
     SIMILARITIES,
@@ -90,25 +81,14 @@ from vidsum.models.sgvs import (
     length_loss,
     selection_policy_loss,
 )
-from vidsum.models.trsum import reconstruction_error, summary_reconstruction_loss
-from vidsum.segments import gather_segments, sequential_segments
-from vidsum.training.checkpoint import restore_rng, rng_state, save_checkpoint
-from vidsum.training.fold import FoldResult, fold_videos
-from vidsum.training.trsum import (
-    SELECTION_RULES,
-    Runtime,
-    _autocast,
-    _batches,
-    _mean,
-    _seeded,
-    _unwrap,
-    build_segment_bank,
-)
-from vidsum.training import trsum
+from vidsum.models.common import reconstruction_error, summary_reconstruction_loss
+from vidsum.segments import build_segment_bank, gather_segments, score_two_views, sequential_segments
+from vidsum.training.checkpoint import rng_state
+from vidsum.training.loop import (Runtime, autocast, batches, mean, restore, seeded, selection_values,
+                                  unwrap, update_best)
 
-__all__ = ["SELECTION_RULES", "SGVSConfig", "PRESETS", "preset", "train_sgvs", "score_video", "run_sgvs_fold",
-           "adversarial_weight", "gan_step", "generator_step_losses", "label_free_value", "selection_values",
-           "update_best", "evaluate_fold"]
+__all__ = ["SGVSConfig", "PRESETS", "preset", "train_sgvs", "score_video", "adversarial_weight",
+           "gan_step", "generator_step_losses", "label_free_value"]
 
 
 SELECTION_GRADS = ("reinforce", "straight_through")
@@ -276,25 +256,28 @@ def _video_text(gen: SGVSGenerator, video: Video, text: torch.Tensor | np.ndarra
 
 
 @torch.no_grad()
-def score_video(model: nn.Module, video: Video, text: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+def score_video(model: nn.Module, video: Video, text: torch.Tensor | np.ndarray | None = None,
+                segment_len: int | None = None) -> np.ndarray:
     """Per-step importance (n_steps,) in [0, 1]: mean of the sequential and dilated views.
 
-    ``text`` (d_text,) defaults to the generator's stored vector for ``video.key``.
+    ``text`` (d_text,) defaults to the generator's stored vector for ``video.key``;
+    ``segment_len`` to the one the generator was trained with.
     """
-    gen = _unwrap(model)
+    gen = unwrap(model)
     bound = _TextBound(gen, _video_text(gen, video, text))
-    bound.training = gen.training  # trsum.score_video restores the wrapper's mode onto the generator
-    return trsum.score_video(bound, video, gen.config["segment_len"])
+    bound.training = gen.training  # score_two_views restores the wrapper's mode onto the generator
+    return score_two_views(bound, video.features, segment_len or gen.config["segment_len"])
 
 
 @torch.no_grad()
-def label_free_value(model: nn.Module, video: Video, proportion: float = 0.15) -> float:
-    """sigmoid(-L) of rebuilding the video (sequential segments) from its keyshot summary; no labels."""
-    gen = _unwrap(model)
+def label_free_value(model: nn.Module, video: Video, proportion: float = 0.15, scores: np.ndarray | None = None) -> float:
+    """sigmoid(-L) of rebuilding the video (sequential segments) from its keyshot summary; no labels.
+    ``scores``: the model's ``score_video`` of this video when the caller has it already."""
+    gen = unwrap(model)
     device = next(gen.parameters()).device
     was_training = gen.training
     gen.eval()
-    scores = score_video(gen, video)
+    scores = score_video(gen, video) if scores is None else scores
     frames = keyshot_summary(scores, video.picks, video.change_points, video.n_frames, proportion)
     keep = torch.from_numpy(frames[video.picks].astype(bool)).to(device)
     index = sequential_segments(video.n_steps, gen.config["segment_len"]).to(device)
@@ -305,29 +288,6 @@ def label_free_value(model: nn.Module, video: Video, proportion: float = 0.15) -
     loss = summary_reconstruction_loss(recon.float(), x_norm, ~keep_seg & ~pad, ~pad)
     gen.train(was_training)
     return float(torch.sigmoid(-loss.mean()))
-
-
-# --------------------------------------------------------------------------- selection (shared with drdsn)
-
-
-def selection_values(score: Callable[[Video], np.ndarray], label_free: Callable[[Video], float],
-                     val_videos: list[Video] | None, test_videos: list[Video] | None, dataset: str) -> dict[str, float]:
-    """{rule: value} of one epoch: label_free / validation on ``val_videos``, oracle on ``test_videos``."""
-    out: dict[str, float] = {}
-    if val_videos:
-        out["label_free"] = _mean([label_free(v) for v in val_videos])
-        out["validation"] = _mean([evaluate_video(score(v), v, dataset)["f1"] for v in val_videos])
-    if test_videos:
-        out["oracle"] = _mean([evaluate_video(score(v), v, dataset)["f1"] for v in test_videos])
-    return out
-
-
-def update_best(best: dict[str, dict], values: dict[str, float], epoch: int, model: nn.Module, row: dict) -> None:
-    """Record ``sel_<rule>`` in ``row``; keep a copy of the weights of each rule's best epoch so far."""
-    for rule, value in values.items():
-        row[f"sel_{rule}"] = value
-        if rule not in best or value > best[rule]["value"]:
-            best[rule] = {"epoch": epoch, "value": value, "state": copy.deepcopy(_unwrap(model).state_dict())}
 
 
 # --------------------------------------------------------------------------- training
@@ -365,15 +325,15 @@ def gan_step(g_model: nn.Module, d_model: nn.Module, g_opt: torch.optim.Optimize
     """One generator update, then one discriminator update, on a batch (shapes as in
     :func:`generator_step_losses`). ``g_model`` / ``d_model`` may be data-parallel wrappers; the
     optimisers hold the unwrapped parameters. Returns the batch's losses and D's mean outputs."""
-    gen, disc = _unwrap(g_model), _unwrap(d_model)
-    with _autocast(cfg, x.device):
+    gen, disc = unwrap(g_model), unwrap(d_model)
+    with autocast(cfg, x.device):
         g_loss, out, parts = generator_step_losses(g_model, disc, cfg, x, pad, text, text_ids, noise, w_adv)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     nn.utils.clip_grad_norm_(gen.parameters(), cfg.grad_clip)
     g_opt.step()
     # originals and reconstructions in one forward: one forward per backward under DDP
-    with _autocast(cfg, x.device):
+    with autocast(cfg, x.device):
         logits = d_model(torch.cat([out.target.detach(), out.recon.detach()]), torch.cat([pad, pad])).float()
         real, fake = logits.chunk(2)
         d_loss = discriminator_loss(real, fake)
@@ -405,7 +365,7 @@ def train_sgvs(
         raise ValueError("train_sgvs: no training videos")
     rt = rt or Runtime()
     torch.manual_seed(cfg.seed)
-    shuffle_gen, noise_gen = _seeded(cfg.seed, 11), _seeded(cfg.seed, 12)
+    shuffle_gen, noise_gen = seeded(cfg.seed, 11), seeded(cfg.seed, 12)
     bank = build_segment_bank(videos, cfg.segment_len)
     every = {v.key: v for v in [*videos, *(val_videos or []), *(test_videos or [])]}
     vectors = load_text_vectors(cfg, dataset, list(every))
@@ -429,21 +389,17 @@ def train_sgvs(
     best: dict[str, dict] = {}
     start_epoch = 0
     if rt.resume is not None:
-        gen.load_state_dict(rt.resume["model"])
-        disc.load_state_dict(rt.resume["extra"]["discriminator"])
-        g_opt.load_state_dict(rt.resume["optimizer"])
-        d_opt.load_state_dict(rt.resume["extra"]["d_optimizer"])
-        restore_rng(rt.resume["rng"], shuffle_gen, noise_gen)
-        history = list(rt.resume["history"])
-        best = copy.deepcopy(rt.resume["extra"]["best"])
-        start_epoch = rt.resume["epoch"] + 1
+        history, start_epoch, extra = restore(rt.resume, model=gen, optimizer=g_opt, generators=(shuffle_gen, noise_gen))
+        disc.load_state_dict(extra["discriminator"])
+        d_opt.load_state_dict(extra["d_optimizer"])
+        best = copy.deepcopy(extra["best"])
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         w_adv = adversarial_weight(cfg, epoch)
         g_model.train(), d_model.train()
         sums: dict[str, list[float]] = {k: [] for k in ("loss", "rec_loss", "adv_loss", "len_loss", "align_loss",
                                                        "select_loss", "d_loss", "d_real", "d_fake", "mean_p")}
-        for idx in _batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
+        for idx in batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
             x, pad = bank.x[idx].to(rt.device), bank.pad[idx].to(rt.device)
             owner = bank.owner[idx]
             text = text_table[owner].to(rt.device) if cfg.semantic else None
@@ -453,11 +409,11 @@ def train_sgvs(
             stats = gan_step(g_model, d_model, g_opt, d_opt, cfg, x, pad, text, ids, noise, w_adv)
             for k, v in stats.items():
                 sums[k].append(v)
-        row = {"stage": "sgvs", "epoch": epoch, **{k: _mean(v) for k, v in sums.items()}, "adv_weight": w_adv,
+        row = {"stage": "sgvs", "epoch": epoch, **{k: mean(v) for k, v in sums.items()}, "adv_weight": w_adv,
                "epoch_s": time.perf_counter() - t0}
         t1 = time.perf_counter()
         values = selection_values(lambda v: score_video(gen, v),
-                                  lambda v: label_free_value(gen, v, cfg.summary_proportion),
+                                  lambda v, s: label_free_value(gen, v, cfg.summary_proportion, s),
                                   val_videos, test_videos, dataset)
         row["select_s"] = time.perf_counter() - t1  # scoring for model selection, outside epoch_s
         update_best(best, values, epoch, gen, row)
@@ -471,68 +427,3 @@ def train_sgvs(
                 "meta": {"config": cfg.to_dict()},
             })
     return gen, history, best
-
-
-# --------------------------------------------------------------------------- fold
-
-
-def evaluate_fold(method: str, cfg_dict: dict[str, Any], seed: int, dataset: Dataset, split_set: str, fold: int,
-                  test: list[Video], model: nn.Module, states: dict[str, dict], score: Callable[[nn.Module, Video], np.ndarray],
-                  history: list[dict], rules: tuple[str, ...]) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """Fold and video rows like ``run_trsum_fold``'s, for each rule in ``states`` ({'epoch', 'state'}),
-    plus stability columns tvn / ms / rauc from the ``loss`` curve of ``history``.
-    Leaves ``model`` holding the weights of the last rule scored."""
-    stab = history_stability(history)
-    base = {"method": method, "dataset": dataset.name, "features": dataset.features_kind, "split_set": split_set,
-            "fold": fold, "seed": seed}
-    fold_rows, video_rows, selected = [], [], {}
-    for rule in rules:
-        if rule not in states:
-            continue
-        _unwrap(model).load_state_dict(states[rule]["state"])
-        scores = {v.key: score(model, v) for v in test}
-        per_video, mean = evaluate(scores, {v.key: v for v in test}, dataset.name)
-        selected[rule] = int(states[rule]["epoch"])
-        fold_rows.append({**base, "selection": rule, **{k: mean[k] for k in ("f1", "precision", "recall", "kendall_tau", "spearman_rho")},
-                          "corr_convention": CORR_CONVENTION, "n_videos": len(test), "selected_epoch": selected[rule],
-                          "config": json.dumps(cfg_dict, sort_keys=True), **stab})
-        for r in per_video:
-            video_rows.append({**base, "selection": rule, "video": r["video"], "n_frames": dataset.videos[r["video"]].n_frames,
-                               "f1": r["f1"], "kendall_tau": r["kendall_tau"], "spearman_rho": r["spearman_rho"]})
-    return fold_rows, video_rows, selected
-
-
-def run_sgvs_fold(
-    cfg: SGVSConfig,
-    dataset: Dataset,
-    split: Split,
-    *,
-    fold: int,
-    split_set: str,
-    rt: Runtime | None = None,
-    checkpoint_dir: str | Path | None = None,
-    rules: tuple[str, ...] = ("label_free", "validation", "oracle", "none"),
-    train_loop: Callable[..., tuple[Any, list[dict], dict[str, dict]]] | None = None,
-) -> FoldResult:
-    """Train SG-VS on one fold and score the test videos under each selection rule (``none`` =
-    last epoch). With ``checkpoint_dir``, the label-free-selected generator is saved there
-    (``sgvs-generator``; texts in its meta)."""
-    t0 = time.perf_counter()
-    # train_loop: a drop-in for train_sgvs (vidsum.distributed.train.train_on_ray runs it under Ray Train)
-    train_fn = train_loop or train_sgvs
-    train, val, test = fold_videos(dataset, split, cfg.val_fraction, cfg.seed)
-    gen, history, best = train_fn(cfg, train, rt, val_videos=val, test_videos=test, dataset=dataset.name)
-    last = {k: v.clone() for k, v in gen.state_dict().items()}
-    states = {"none": {"epoch": cfg.epochs - 1, "state": last}, **best}
-    fold_rows, video_rows, selected = evaluate_fold("sgvs", cfg.to_dict(), cfg.seed, dataset, split_set, fold, test, gen,
-                                                    states, score_video, history, rules)
-    if checkpoint_dir is not None and "label_free" in states:
-        meta = {"feature_dim": dataset.feature_dim, "dataset": dataset.name, "features": dataset.features_kind,
-                "config": cfg.to_dict(), "fold": fold, "split_set": split_set, "selection": "label_free", "texts": gen.texts}
-        save_checkpoint(Path(checkpoint_dir) / "generator.pt", {
-            "kind": "sgvs-generator", "epoch": int(states["label_free"]["epoch"]), "model": states["label_free"]["state"],
-            "model_config": gen.config, "meta": meta, "history": history})
-    wall = time.perf_counter() - t0
-    for r in fold_rows:
-        r["wall_s"] = wall
-    return FoldResult(fold_rows, video_rows, history, selected)

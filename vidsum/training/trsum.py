@@ -13,7 +13,7 @@ costs its L1 + (1 - cos) reconstruction error, averaged over all valid steps. (S
 generator's output on the visible steps too would mostly measure how well it copies its input,
 which drowns the signal; keeping more steps lowers L_rec, which the length term balances.)
 Features are standardised per dimension with statistics of the training videos (see
-``vidsum.models.trsum.FeatureNorm``); losses are computed in that space. REINFORCE with a per-video moving-average baseline:
+``vidsum.models.common.FeatureNorm``); losses are computed in that space. REINFORCE with a per-video moving-average baseline:
 
     loss = -mean_{episodes, segments}[(R - b_video) * mean_t log pi(a_t)] + beta * (mean_t p_t - delta)^2
 
@@ -32,9 +32,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,15 +41,14 @@ import torch.nn as nn
 
 from vidsum.training.config import PlainConfig, bound_problems, from_preset
 from vidsum.data.eccv16 import Video
-from vidsum.evaluation.metrics import evaluate_video
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, random_mask
 from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_error_rows
-from vidsum.segments import gather_segments, make_segments, scatter_mean, step_shot_ids
-from vidsum.training import precision
-from vidsum.training.checkpoint import restore_rng, rng_state
+from vidsum.segments import build_segment_bank, gather_segments, score_two_views, segment_index
+from vidsum.training.checkpoint import rng_state
+from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean, restore, seeded,
+                                  selection_values, unwrap, update_best)
 
-SELECTION_RULES = ("label_free", "validation", "oracle")
 
 
 @dataclass
@@ -160,79 +157,7 @@ def preset(name: str, **overrides: Any) -> TRSumConfig:
     return from_preset(TRSumConfig, PRESETS, name, **overrides)
 
 
-@dataclass
-class Runtime:
-    """Where a loop runs. The defaults are one in-process worker on the best local device.
-
-    wrap_model: turns a module into its data-parallel form (DDP under Ray Train).
-    report:     called after every epoch with (metrics, checkpoint_state); the in-process default
-                keeps nothing; ``vidsum.distributed`` reports to Ray Train.
-    resume:     a checkpoint state to continue from (same stage), or None.
-    """
-
-    device: torch.device = field(default_factory=lambda: torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    rank: int = 0
-    world_size: int = 1
-    wrap_model: Callable[[nn.Module], nn.Module] = lambda m: m
-    report: Callable[[dict[str, Any], dict[str, Any] | None], None] | None = None
-    resume: dict[str, Any] | None = None
-
-
 # --------------------------------------------------------------------------- data
-
-
-@dataclass
-class SegmentBank:
-    """All L-step segments of a set of videos, stacked once as tensors.
-
-    x:        (S, L, D) float32 features (pads are zeros and flagged in ``pad``)
-    pad:      (S, L) bool, True where the position is padding
-    shot_ids: (S, L) long shot index of each step within its video (-1 on pads)
-    owner:    (S,) long index of the segment's video in ``keys``
-    keys:     video keys
-    """
-
-    x: torch.Tensor
-    pad: torch.Tensor
-    shot_ids: torch.Tensor
-    owner: torch.Tensor
-    keys: list[str]
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-
-def build_segment_bank(videos: list[Video], segment_len: int, modes: tuple[str, ...] = ("sequential", "dilated")) -> SegmentBank:
-    """Segments of every video in each split ``mode`` (training sees both views of a video)."""
-    xs, pads, shots, owners = [], [], [], []
-    for i, v in enumerate(videos):
-        feats = torch.from_numpy(v.features)
-        sid = torch.from_numpy(step_shot_ids(v.picks, v.change_points))
-        for mode in modes:
-            index = _segment_index(v.n_steps, segment_len, mode)
-            x, pad = gather_segments(feats, index)
-            s = torch.where(index >= 0, sid[index.clamp(min=0)], torch.full_like(index, -1))
-            xs.append(x), pads.append(pad), shots.append(s)
-            owners.append(torch.full((index.shape[0],), i, dtype=torch.long))
-    return SegmentBank(torch.cat(xs), torch.cat(pads), torch.cat(shots), torch.cat(owners), [v.key for v in videos])
-
-
-def _segment_index(n_steps: int, segment_len: int, mode: str) -> torch.Tensor:
-    return torch.as_tensor(make_segments(n_steps, segment_len, mode), dtype=torch.long)
-
-
-def _batches(n: int, batch: int, rt: Runtime, gen: torch.Generator) -> list[torch.Tensor]:
-    """Shuffled global batches (same on every rank) cut to this rank's slice.
-
-    A trailing batch smaller than the world size is dropped so no rank gets an empty slice.
-    """
-    order = torch.randperm(n, generator=gen)
-    out = []
-    for start in range(0, n, batch):
-        b = order[start : start + batch]
-        if len(b) >= rt.world_size:
-            out.append(b[rt.rank :: rt.world_size])
-    return out
 
 
 def _mask_plan(cfg: TRSumConfig, shot_ids: torch.Tensor, pad: torch.Tensor, gen: torch.Generator):
@@ -241,11 +166,6 @@ def _mask_plan(cfg: TRSumConfig, shot_ids: torch.Tensor, pad: torch.Tensor, gen:
     if cfg.mask_mode == "random":
         return random_mask(~pad, cfg.mask_ratio, gen)
     return fixed_window_mask(~pad, cfg.mask_ratio, cfg.fixed_window, gen)
-
-
-def _autocast(cfg: TRSumConfig, device: torch.device):
-    """bf16 autocast where ``cfg.amp`` and the device run it faster (``vidsum.training.precision``)."""
-    return precision.autocast(cfg.amp, device)
 
 
 def _warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_frac: float):
@@ -258,14 +178,6 @@ def _warmup_cosine(opt: torch.optim.Optimizer, total_steps: int, warmup_frac: fl
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-def _seeded(seed: int, offset: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1000 + offset)
-
-
-def _unwrap(m: nn.Module) -> nn.Module:
-    return m.module if hasattr(m, "module") else m
 
 
 # --------------------------------------------------------------------------- stage 1
@@ -285,14 +197,14 @@ def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad:
     if not bool(at.any()):
         raise ValueError("generator_batch_loss: the mask plan chose no valid position")
     recon = gen(x_in, mask=plan.masked, key_padding_mask=pad, at=at)  # (K, D): the loss positions only
-    return reconstruction_error_rows(recon.float(), _unwrap(gen).target(x[at]).float()).mean()
+    return reconstruction_error_rows(recon.float(), unwrap(gen).target(x[at]).float()).mean()
 
 
 def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None = None) -> tuple[Generator, list[dict]]:
     """Stage 1. Returns the trained generator (unwrapped, on ``rt.device``) and the per-epoch history."""
     rt = rt or Runtime()
     torch.manual_seed(cfg.seed)
-    shuffle_gen, mask_gen = _seeded(cfg.seed, 1), _seeded(cfg.seed, 2)
+    shuffle_gen, mask_gen = seeded(cfg.seed, 1), seeded(cfg.seed, 2)
     bank = build_segment_bank(videos, cfg.segment_len)
     gen = Generator(d_feat=bank.x.shape[-1], d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
                     d_ff=cfg.d_ff, dropout=cfg.dropout, readout=cfg.readout)
@@ -300,24 +212,20 @@ def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None
     gen = gen.to(rt.device)
     model = rt.wrap_model(gen)
     opt = torch.optim.AdamW(gen.parameters(), lr=cfg.gen_lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(_batches(len(bank), cfg.batch_segments, rt, torch.Generator()))
+    steps_per_epoch = len(batches(len(bank), cfg.batch_segments, rt, torch.Generator()))
     sched = _warmup_cosine(opt, max(1, steps_per_epoch * cfg.gen_epochs), cfg.warmup_frac)
     history: list[dict] = []
     start_epoch = 0
     if rt.resume is not None:
-        gen.load_state_dict(rt.resume["model"])
-        opt.load_state_dict(rt.resume["optimizer"])
-        sched.load_state_dict(rt.resume["scheduler"])
-        restore_rng(rt.resume["rng"], shuffle_gen, mask_gen)
-        history = list(rt.resume["history"])
-        start_epoch = rt.resume["epoch"] + 1
+        history, start_epoch, _ = restore(rt.resume, model=gen, optimizer=opt, scheduler=sched,
+                                          generators=(shuffle_gen, mask_gen))
     for epoch in range(start_epoch, cfg.gen_epochs):
         t0 = time.perf_counter()
         model.train()
         losses = []
-        for idx in _batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
+        for idx in batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
             x, pad = bank.x[idx].to(rt.device), bank.pad[idx].to(rt.device)
-            with _autocast(cfg, rt.device):
+            with autocast(cfg, rt.device):
                 loss = generator_batch_loss(model, cfg, x, pad, bank.shot_ids[idx], mask_gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -325,7 +233,7 @@ def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None
             opt.step()
             sched.step()
             losses.append(loss.item())
-        row = {"stage": "generator", "epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+        row = {"stage": "generator", "epoch": epoch, "loss": mean(losses),
                "lr": sched.get_last_lr()[0], "epoch_s": time.perf_counter() - t0}
         history.append(row)
         if rt.report is not None:
@@ -384,31 +292,13 @@ def _advantages(cfg: TRSumConfig, reward: torch.Tensor, baseline: torch.Tensor) 
     same segment (leave-one-out: unbiased, and it takes out how hard the segment itself is to
     rebuild, which a per-video average leaves in every advantage)."""
     if cfg.rl_baseline == "leave_one_out":
-        return reward - _others_mean(reward)
+        return reward - others_mean(reward)
     return reward - baseline.unsqueeze(0)
 
 
-def _others_mean(t: torch.Tensor) -> torch.Tensor:
-    """Mean over the other entries of dim 0 (episodes), same shape as ``t``; needs N >= 2."""
-    return (t.sum(0, keepdim=True) - t) / (t.shape[0] - 1)
-
-
-@torch.no_grad()
 def score_video(summ: nn.Module, video: Video, segment_len: int, device: torch.device | None = None) -> np.ndarray:
     """Per-step importance scores (n_steps,) in [0, 1]: mean of the sequential and dilated views."""
-    summ = _unwrap(summ)
-    device = device or next(summ.parameters()).device
-    was_training = summ.training
-    summ.eval()
-    feats = torch.from_numpy(video.features).to(device)
-    views = []
-    for mode in ("sequential", "dilated"):
-        index = _segment_index(video.n_steps, segment_len, mode).to(device)
-        x, pad = gather_segments(feats, index)
-        probs = summ(x, key_padding_mask=pad).float()
-        views.append(scatter_mean(probs, index, video.n_steps))
-    summ.train(was_training)
-    return torch.stack(views).mean(0).cpu().numpy()
+    return score_two_views(summ, video.features, segment_len, device)
 
 
 @torch.no_grad()
@@ -448,7 +338,7 @@ def selection_reward(summ: nn.Module, gen: Generator, video: Video, segment_len:
 def _rebuild_reward(gen: Generator, video: Video, keep: torch.Tensor, segment_len: int) -> float:
     """sigmoid(-L_rec) of rebuilding ``video`` (sequential segments) from the steps in ``keep`` (n_steps,) bool."""
     device = keep.device
-    index = _segment_index(video.n_steps, segment_len, "sequential").to(device)
+    index = segment_index(video.n_steps, segment_len, "sequential").to(device)
     x, pad = gather_segments(torch.from_numpy(video.features).to(device), index)
     keep_seg = torch.where(index >= 0, keep[index.clamp(min=0)], torch.zeros_like(pad))
     return float(torch.sigmoid(-rebuild_loss(gen, x, pad, ~keep_seg & ~pad).mean()))
@@ -482,8 +372,8 @@ def train_summarizer(
     """
     rt = rt or Runtime()
     torch.manual_seed(cfg.seed + 1)
-    shuffle_gen, sample_gen = _seeded(cfg.seed, 3), _seeded(cfg.seed, 4)
-    gen = _unwrap(generator).to(rt.device).eval()
+    shuffle_gen, sample_gen = seeded(cfg.seed, 3), seeded(cfg.seed, 4)
+    gen = unwrap(generator).to(rt.device).eval()
     # The summarizer is a trainable copy of the generator's encoder (the paper fine-tunes all of
     # it). It is built, and made trainable explicitly, *before* the generator is frozen: a deep copy
     # of frozen parameters is frozen too, and REINFORCE then trained the linear head alone.
@@ -497,22 +387,18 @@ def train_summarizer(
     best: dict[str, dict] = {}
     start_epoch = 0
     if rt.resume is not None:
-        summ.load_state_dict(rt.resume["model"])
-        opt.load_state_dict(rt.resume["optimizer"])
-        restore_rng(rt.resume["rng"], shuffle_gen, sample_gen)
-        history = list(rt.resume["history"])
-        baseline = rt.resume["extra"]["baseline"].clone()
-        best = copy.deepcopy(rt.resume["extra"]["best"])
-        start_epoch = rt.resume["epoch"] + 1
+        history, start_epoch, extra = restore(rt.resume, model=summ, optimizer=opt, generators=(shuffle_gen, sample_gen))
+        baseline = extra["baseline"].clone()
+        best = copy.deepcopy(extra["best"])
     for epoch in range(start_epoch, cfg.rl_epochs):
         t0 = time.perf_counter()
         model.train()
         losses, rewards, mean_ps = [], [], []
-        for idx in _batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
+        for idx in batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
             x, pad = bank.x[idx].to(rt.device), bank.pad[idx].to(rt.device)
             owner = bank.owner[idx]
             b = baseline[owner]
-            with _autocast(cfg, rt.device):
+            with autocast(cfg, rt.device):
                 loss, stats = rl_batch_loss(model, gen, cfg, x, pad, torch.nan_to_num(b, nan=0.0).to(rt.device), sample_gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -527,15 +413,14 @@ def train_summarizer(
             losses.append(loss.item())
             rewards.append(float(seg_reward.mean()))
             mean_ps.append(float(stats["mean_p"].mean()))
-        row = {"stage": "summarizer", "epoch": epoch, "loss": _mean(losses), "reward": _mean(rewards),
-               "mean_p": _mean(mean_ps), "epoch_s": time.perf_counter() - t0}
+        row = {"stage": "summarizer", "epoch": epoch, "loss": mean(losses), "reward": mean(rewards),
+               "mean_p": mean(mean_ps), "epoch_s": time.perf_counter() - t0}
         t1 = time.perf_counter()
-        values = _selection_values(summ, gen, cfg, val_videos, test_videos, dataset)
+        values = selection_values(lambda v: score_video(summ, v, cfg.segment_len),
+                                  lambda v, s: selection_reward(summ, gen, v, cfg.segment_len, cfg.delta, s),
+                                  val_videos, test_videos, dataset)
         row["select_s"] = time.perf_counter() - t1  # scoring for model selection, outside epoch_s
-        for rule, value in values.items():
-            row[f"sel_{rule}"] = value
-            if rule not in best or value > best[rule]["value"]:
-                best[rule] = {"epoch": epoch, "value": value, "state": copy.deepcopy(summ.state_dict())}
+        update_best(best, values, epoch, summ, row)
         history.append(row)
         if rt.report is not None:
             rt.report(row, {
@@ -546,16 +431,3 @@ def train_summarizer(
     return summ, history, best
 
 
-def _mean(xs: list[float]) -> float:
-    return float(np.mean(xs)) if xs else float("nan")
-
-
-def _selection_values(summ, gen, cfg, val_videos, test_videos, dataset) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if val_videos:
-        scores = [score_video(summ, v, cfg.segment_len) for v in val_videos]  # shared by both rules
-        out["label_free"] = _mean([selection_reward(summ, gen, v, cfg.segment_len, cfg.delta, s) for v, s in zip(val_videos, scores)])
-        out["validation"] = _mean([evaluate_video(s, v, dataset)["f1"] for v, s in zip(val_videos, scores)])
-    if test_videos:
-        out["oracle"] = _mean([evaluate_video(score_video(summ, v, cfg.segment_len), v, dataset)["f1"] for v in test_videos])
-    return out
