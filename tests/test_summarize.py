@@ -128,14 +128,20 @@ def test_bad_inputs(tmp_path):
 
 def test_checkpoint_checks(tmp_path, ckpt):
     summ_path, gen_path = ckpt
-    summ, state = sm.load_summarizer(summ_path)
+    loaded = sm.load_scorer(summ_path)
+    summ, state = loaded.model, loaded.ckpt
     assert isinstance(summ, Summarizer) and not summ.training and state["meta"]["dataset"] == "summe"
-    with pytest.raises(ValueError, match="holds a 'trsum-generator' checkpoint.*--checkpoint needs the summarizer"):
-        sm.load_summarizer(gen_path)
-    with pytest.raises(ValueError, match="--generator needs the generator"):
-        sm.load_generator(summ_path)
+    assert loaded.method.name == "trsum" and loaded.cfg.segment_len == 16
+    with pytest.raises(ValueError, match="holds a 'trsum-generator' checkpoint.*--checkpoint needs its summarizer.pt"):
+        sm.load_scorer(gen_path)
+    with pytest.raises(ValueError, match="holds a 'trsum-summarizer' checkpoint; --generator needs trsum's generator.pt"):
+        sm.load_stage_input(summ_path, loaded)
+    assert isinstance(sm.load_stage_input(gen_path, loaded).model, Generator)
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
-        sm.load_summarizer(tmp_path / "missing.pt")
+        sm.load_scorer(tmp_path / "missing.pt")
+    save_checkpoint(tmp_path / "alien.pt", dict(state, kind="alien-model"))
+    with pytest.raises(ValueError, match="no registered method writes 'alien-model' checkpoints"):
+        sm.load_scorer(tmp_path / "alien.pt")
     with pytest.raises(ValueError, match="feature dimension mismatch: x.npy has 1024-d features but .* trained on "
                                          r"8-d features \(dataset summe, features generated\)"):
         sm.check_feature_dim(state, summ_path, 1024, "x.npy")
@@ -143,11 +149,11 @@ def test_checkpoint_checks(tmp_path, ckpt):
     broken = dict(state, model={k: v[:1] for k, v in state["model"].items()})
     save_checkpoint(tmp_path / "broken.pt", broken)
     with pytest.raises(ValueError, match="weights do not fit its model_config"):
-        sm.load_summarizer(tmp_path / "broken.pt")
+        sm.load_scorer(tmp_path / "broken.pt")
     lying = dict(state, meta={**state["meta"], "feature_dim": 512})
     save_checkpoint(tmp_path / "lying.pt", lying)
     with pytest.raises(ValueError, match="meta feature_dim 512 disagrees with the model's d_feat 8"):
-        sm.load_summarizer(tmp_path / "lying.pt")
+        sm.load_scorer(tmp_path / "lying.pt")
 
 
 # --------------------------------------------------------------------------- summarize

@@ -110,7 +110,8 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     try:
         doc = summarize(args.input, args.checkpoint, args.out, generator=args.generator, key=args.video_key,
                         fps=args.fps, proportion=args.proportion, weights=args.weights, kts_vmax=args.kts_vmax,
-                        max_change_points=args.max_change_points, segment_len=args.segment_len, clip=args.clip)
+                        max_change_points=args.max_change_points, segment_len=args.segment_len, title=args.title,
+                        clip=args.clip)
     except MissingVideoDecoder as e:  # an ImportError: main() only turns ValueError & co into one line
         print(f"vidsum: error: {e}", file=sys.stderr)
         return 2
@@ -186,10 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("results_dir", nargs="?", default="results")
     r.set_defaults(func=_cmd_report)
 
-    sm = sub.add_parser("summarize", help="summarize a video or features file with a trained summarizer")
+    sm = sub.add_parser("summarize", help="summarize a video or features file with a trained model of any method")
     sm.add_argument("input", help="video file (needs vidsum[video]) or features file (.npy / .h5)")
-    sm.add_argument("--checkpoint", required=True, help="summarizer.pt from `vidsum train --checkpoint-dir`")
-    sm.add_argument("--generator", default=None, help="generator.pt: also report the label-free reward")
+    sm.add_argument("--checkpoint", required=True,
+                    help="the scoring model from `vidsum train --checkpoint-dir` (summarizer.pt, SG-VS generator.pt, dsn.pt)")
+    sm.add_argument("--generator", default=None, help="TR-SUM's generator.pt: also report the label-free reward")
+    sm.add_argument("--title", default=None, help="SG-VS: the video's text (title or topic) when the model has none")
     sm.add_argument("--out", required=True, help="folder for summary.json, summary.png (and the clip)")
     sm.add_argument("--clip", action="store_true", help="also write summary.mp4 (video input only)")
     sm.add_argument("--video-key", default=None, help="video group of an eccv16 .h5 (e.g. video_3)")

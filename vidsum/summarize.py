@@ -1,8 +1,8 @@
-"""Summarize one video with a trained TR-SUM summarizer: ``vidsum summarize``.
+"""Summarize one video with a trained model of any method: ``vidsum summarize``.
 
     input (video | .npy | .h5) --features--> (n_steps, D) + picks (frame of each step)
       --shots: the file's change points, else KTS on the features--> (n_shots, 2) frame ranges
-      --summarizer, sequential + dilated segments (trsum.score_video)--> step scores (n_steps,)
+      --the method's scorer (TR-SUM: sequential + dilated segments)--> step scores (n_steps,)
       --keyshot knapsack, 15% of the frames--> selected shots
       --> <out>/summary.json, <out>/summary.png [, <out>/summary.mp4, <out>/features.h5]
 
@@ -22,14 +22,18 @@ times assume 2 steps/s; with ``fps`` each step stands for ``round(fps / 2)`` fra
 group has real frame numbers; its fps is taken as 2 x the median pick spacing unless given.
 Every time range is [first_frame / fps, (last_frame + 1) / fps) seconds.
 
-Checkpoint. ``summarizer.pt`` from ``vidsum train --checkpoint-dir`` (or a Tune checkpoint of
-kind ``trsum-summarizer``): the feature dimension it was trained on must equal the input's,
-the segment length comes from its config. ``--generator generator.pt`` adds the label-free
-reward of the chosen summary (how well the frozen generator rebuilds the video from it).
+Checkpoint. The scored model of any method from ``vidsum train --checkpoint-dir`` (TR-SUM
+``summarizer.pt``, SG-VS ``generator.pt``, DR-DSN ``dsn.pt``) or a Tune checkpoint's
+``state.pt``; its kind says which method (``vidsum.training.methods``). The feature dimension it
+was trained on must equal the input's; the segment length comes from its config. The label-free
+value of the chosen summary is reported when the method can compute it: TR-SUM needs
+``--generator generator.pt`` (how well the frozen generator rebuilds the video from it). SG-VS
+scores a video with its text: ``--title`` for a video it was not trained with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -47,9 +51,7 @@ from vidsum import __version__, progress
 from vidsum.data.eccv16 import Video, natural_key, read_attrs, read_file
 from vidsum.evaluation.summary import keyshot_summary, shot_scores, step_to_frame_scores
 from vidsum.features import SAMPLE_FPS, frame_step
-from vidsum.models.trsum import Generator, Summarizer
 from vidsum.shots import shots_from_features
-from vidsum.training import trsum
 from vidsum.training.checkpoint import load_checkpoint
 
 FEATURE_SUFFIXES = (".npy", ".h5", ".hdf5")
@@ -245,47 +247,83 @@ def check_feature_dim(ckpt: dict, path: str | os.PathLike, feature_dim: int, inp
                          f"trained on {trained}-d features{f' ({what})' if what else ''}")
 
 
-def _load_model(path: Path, kind: str, hint: str):
+@dataclass
+class LoadedModel:
+    """A model read from a checkpoint, with what the registry knows about it.
+
+    method: the :class:`~vidsum.training.methods.Method` whose stage wrote it
+    stage:  that stage; model: the rebuilt module (CPU, eval mode); ckpt: the checkpoint dict
+    cfg:    the method's config from the checkpoint's ``meta.config``
+    """
+
+    method: Any
+    stage: Any
+    model: torch.nn.Module
+    ckpt: dict
+    cfg: Any
+
+
+def _load_model(path: Path, want: str) -> LoadedModel:
+    """Any method's checkpoint at ``path``; ``want`` names the flag it was given to (error hints)."""
+    from vidsum.training.methods import find_kind
+
+    ckpt = load_checkpoint(path)
     try:
-        ckpt = load_checkpoint(path, expect_kind=kind)
+        method, stage = find_kind(ckpt["kind"])
     except ValueError as e:
-        raise ValueError(f"{e}; {hint}") from e
+        raise ValueError(f"{path}: {e}; {want}") from e
     meta = ckpt.get("meta") or {}
     if "feature_dim" in meta and int(meta["feature_dim"]) != _model_dim(ckpt, path):
         raise ValueError(f"{path}: meta feature_dim {meta['feature_dim']} disagrees with the model's "
                          f"d_feat {_model_dim(ckpt, path)} (a corrupted checkpoint)")
     try:
-        model = (Summarizer(ckpt["model_config"]) if kind == "trsum-summarizer"
-                 else Generator.from_config(ckpt["model_config"]))
-        model.load_state_dict(ckpt["model"])
-    except (RuntimeError, ValueError, TypeError) as e:
+        model = stage.load(ckpt)
+    except (RuntimeError, ValueError, TypeError, KeyError) as e:
         raise ValueError(f"{path}: weights do not fit its model_config ({e})") from e
-    return model.eval(), ckpt
+    try:
+        cfg = method.config_cls.from_dict(meta.get("config") or {})
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: its meta.config is not a {method.name} config ({e})") from e
+    return LoadedModel(method, stage, model, ckpt, cfg)
 
 
-def load_summarizer(path: str | os.PathLike) -> tuple[Summarizer, dict]:
-    """(Summarizer in eval mode, checkpoint dict) from a ``trsum-summarizer`` checkpoint."""
-    return _load_model(Path(path), "trsum-summarizer",
-                       "--checkpoint needs the summarizer (summarizer.pt from `vidsum train --checkpoint-dir`)")
+def load_scorer(path: str | os.PathLike) -> LoadedModel:
+    """The frame-scoring model (the scored stage of any method: TR-SUM's summarizer.pt, SG-VS's
+    generator.pt, DR-DSN's dsn.pt) in a checkpoint."""
+    path = Path(path)
+    hint = "--checkpoint needs the model that scores frames (summarizer.pt / generator.pt / dsn.pt from " \
+           "`vidsum train --checkpoint-dir`)"
+    loaded = _load_model(path, hint)
+    if loaded.stage is not loaded.method.scored:
+        raise ValueError(f"{path}: holds a {loaded.ckpt['kind']!r} checkpoint ({loaded.method.name}'s "
+                         f"{loaded.stage.name} stage); --checkpoint needs its {loaded.method.scored.file} (kind "
+                         f"{loaded.method.scored.kind!r})")
+    return loaded
 
 
-def load_generator(path: str | os.PathLike) -> tuple[Generator, dict]:
-    """(Generator in eval mode, checkpoint dict) from a ``trsum-generator`` checkpoint."""
-    return _load_model(Path(path), "trsum-generator",
-                       "--generator needs the generator (generator.pt from `vidsum train --checkpoint-dir`)")
+def load_stage_input(path: str | os.PathLike, scorer: LoadedModel) -> LoadedModel:
+    """The model of a stage before ``scorer``'s (TR-SUM: the generator) in a checkpoint; the
+    label-free value of a summary needs it."""
+    path = Path(path)
+    method = scorer.method
+    earlier = method.stages[:-1]
+    wanted = ", ".join(f"{s.file} (kind {s.kind!r})" for s in earlier) or "nothing: it needs no other model"
+    loaded = _load_model(path, f"--generator needs {method.name}'s {wanted}")
+    if loaded.method.name != method.name or loaded.stage.name not in {s.name for s in earlier}:
+        raise ValueError(f"{path}: holds a {loaded.ckpt['kind']!r} checkpoint; --generator needs {method.name}'s {wanted}")
+    return loaded
 
 
-def _segment_len(ckpt: dict, path: str | os.PathLike, override: int | None) -> int:
-    if override is not None:
-        value = override
-    else:
-        config = (ckpt.get("meta") or {}).get("config") or {}
-        if "segment_len" not in config:
-            raise ValueError(f"{path}: checkpoint config has no segment_len; pass segment_len / --segment-len")
-        value = config["segment_len"]
+def _segment_len(loaded: LoadedModel, path: str | os.PathLike, override: int | None) -> int | None:
+    """The segment length the scorer runs at (None for a method without segments)."""
+    if not hasattr(loaded.cfg, "segment_len"):
+        if override is not None:
+            raise ValueError(f"{path}: a {loaded.method.name} model has no segment length to override")
+        return None
+    value = loaded.cfg.segment_len if override is None else override
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"segment_len must be a positive int, got {value!r}")
-    max_len = int(ckpt["model_config"].get("max_len", value))
+    max_len = int(loaded.ckpt["model_config"].get("max_len", value))
     if value > max_len:
         raise ValueError(f"segment_len {value} exceeds the model's max_len {max_len}")
     return value
@@ -358,15 +396,17 @@ def _shot_rows(shots: np.ndarray, scores: np.ndarray, chosen: np.ndarray, fps: f
 
 def summarize_steps(
     inp: StepInput,
-    summarizer: Summarizer,
+    scorer: LoadedModel,
     *,
-    segment_len: int,
     proportion: float = 0.15,
     kts_vmax: float = 1.0,
     max_change_points: int | None = None,
-    generator: Generator | None = None,
+    inputs: dict[str, torch.nn.Module] | None = None,
+    title: str | None = None,
 ) -> dict[str, Any]:
-    """Shots, scores and the keyshot summary of one input (no files). Keys of the result:
+    """Shots, scores and the keyshot summary of one input (no files), scored by ``scorer`` at its
+    ``cfg``; ``inputs`` {earlier stage: model} for the label-free value; ``title``: the video's
+    text for a method that reads one (SG-VS). Keys of the result:
 
     shots (n_shots, 2) inclusive frames, shots_source 'input' | 'kts', step_scores (n_steps,),
     shot_scores (n_shots,), chosen (n_shots,) bool, frames (n_frames,) uint8 summary,
@@ -391,13 +431,13 @@ def summarize_steps(
     video = Video(key=inp.key or "input", features=inp.features, gtscore=np.zeros(inp.n_steps, np.float32),
                   user_summary=np.zeros((1, inp.n_frames), np.uint8), change_points=shots,
                   n_frame_per_seg=shots[:, 1] - shots[:, 0] + 1, n_frames=inp.n_frames, picks=inp.picks)
-    scores = trsum.score_video(summarizer, video, segment_len)
+    scores = scorer.method.score(scorer.model, video, scorer.cfg)
     frames = keyshot_summary(scores, inp.picks, shots, inp.n_frames, proportion)
     per_shot = shot_scores(step_to_frame_scores(scores, inp.picks, inp.n_frames), shots)
     chosen = frames[shots[:, 0]].astype(bool)
-    reward = None
-    if generator is not None:
-        reward = trsum.label_free_reward(summarizer, generator, video, segment_len, proportion)
+    if title is not None and scorer.method.add_title is not None:
+        scorer.method.add_title(scorer.model, video.key, title, scorer.cfg)
+    reward = scorer.method.summary_value(scorer.model, video, scorer.cfg, inputs or {}, proportion)
     t2 = time.perf_counter()
     return {"shots": shots, "shots_source": source, "step_scores": scores, "shot_scores": per_shot, "chosen": chosen,
             "frames": frames, "label_free_reward": reward, "timing": {"shots_s": t1 - t0, "scoring_s": t2 - t1}}
@@ -450,6 +490,7 @@ def summarize(
     kts_vmax: float = 1.0,
     max_change_points: int | None = None,
     segment_len: int | None = None,
+    title: str | None = None,
     clip: bool = False,
     plot: bool = True,
 ) -> dict[str, Any]:
@@ -467,14 +508,18 @@ def summarize(
         raise ValueError("--clip needs a video input (the features file has no frames to cut)")
     if video_input and (fps is not None or key is not None):
         raise ValueError("--fps and --video-key apply to features files only (a video has its own frame rate)")
-    summ, ckpt = load_summarizer(checkpoint)
-    seg_len = _segment_len(ckpt, checkpoint, segment_len)
-    gen, gen_ckpt = load_generator(generator) if generator is not None else (None, None)
-    if gen_ckpt is not None:
+    scorer = load_scorer(checkpoint)
+    ckpt = scorer.ckpt
+    seg_len = _segment_len(scorer, checkpoint, segment_len)
+    if seg_len is not None:
+        scorer.cfg = dataclasses.replace(scorer.cfg, segment_len=seg_len)
+    earlier = load_stage_input(generator, scorer) if generator is not None else None
+    gen_ckpt = None if earlier is None else earlier.ckpt
+    if earlier is not None:
         gen_dim, summ_dim = _model_dim(gen_ckpt, Path(generator)), _model_dim(ckpt, Path(checkpoint))
         if gen_dim != summ_dim:
-            raise ValueError(f"feature dimension mismatch: generator {generator} takes {gen_dim}-d features, "
-                             f"summarizer {checkpoint} {summ_dim}-d")
+            raise ValueError(f"feature dimension mismatch: {earlier.stage.name} {generator} takes {gen_dim}-d features, "
+                             f"{scorer.stage.name} {checkpoint} {summ_dim}-d")
     if clip:
         from vidsum.features import _import_av
 
@@ -492,8 +537,8 @@ def summarize(
         check_feature_dim(ckpt, checkpoint, inp.feature_dim, str(input_path))
     features_s = time.perf_counter() - t0
 
-    result = summarize_steps(inp, summ, segment_len=seg_len, proportion=proportion, kts_vmax=kts_vmax,
-                             max_change_points=max_change_points, generator=gen)
+    result = summarize_steps(inp, scorer, proportion=proportion, kts_vmax=kts_vmax, max_change_points=max_change_points,
+                             inputs=None if earlier is None else {earlier.stage.name: earlier.model}, title=title)
     settings = {"proportion": proportion, "segment_len": seg_len, "shots_source": result["shots_source"],
                 "kts": {"vmax": kts_vmax, "kernel": "cosine", "max_change_points": max_change_points},
                 "sample_fps": SAMPLE_FPS, "scores": "mean of sequential and dilated segment views",

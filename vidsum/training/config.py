@@ -11,9 +11,19 @@ C = TypeVar("C", bound="PlainConfig")
 
 class PlainConfig:
     """Mixin for a ``@dataclass`` config: ``from_dict`` refuses unknown keys by name, ``to_dict``
-    gives JSON-able plain values. Subclasses set ``LABEL`` (used in error messages)."""
+    gives JSON-able plain values, and construction raises one ValueError listing every problem
+    :meth:`problems` finds. Subclasses set ``LABEL`` (used in error messages)."""
 
     LABEL: ClassVar[str] = "config"
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError(f"bad {self.LABEL} config: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every problem of the values, as readable lines (empty: the config is good)."""
+        return []
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:

@@ -75,7 +75,7 @@ class DRDSNConfig(PlainConfig):
     amp: bool = False  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
     grad_clip: float = 5.0
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[str]:
         problems = []
         if not isinstance(self.standardize, bool):
             problems.append(f"standardize must be true or false, got {self.standardize!r}")
@@ -94,9 +94,7 @@ class DRDSNConfig(PlainConfig):
             ("positive", ("lr", "lr_gamma", "grad_clip")),
             ("non_negative", ("beta", "weight_decay")),
         )
-        if problems:
-            raise ValueError("bad DR-DSN config: " + "; ".join(problems))
-
+        return problems
 
 
 # 'paper': the published settings. 'quick': a SumMe fold in about 30 s on 2 CPU cores, with lr 1e-3

@@ -89,6 +89,9 @@ class Method:
                    input not given (``vidsum summarize`` reports it)
     check_workers: (cfg, data-parallel workers) -> None; ValueError when the config cannot
                    run on that many workers (checked before a search starts)
+    add_title:     (scored model, video key, title, cfg) -> None, for a method that scores a
+                   video together with its text (SG-VS): the text of a video it has none for
+                   (``vidsum summarize --title``); None for the others
     """
 
     name: str
@@ -98,6 +101,7 @@ class Method:
     score: Callable[[nn.Module, Video, Any], np.ndarray]
     summary_value: Callable[[nn.Module, Video, Any, dict[str, nn.Module], float], float | None]
     check_workers: Callable[[Any, int], None] = lambda cfg, workers: None
+    add_title: Callable[[Any, str, str, Any], None] | None = None
 
     def preset(self, name: str, **overrides: Any):
         from vidsum.training.config import from_preset
@@ -200,6 +204,7 @@ def _sgvs() -> Method:
                export=lambda gen: {"texts": gen.texts}, attach=attach),),
         score=lambda gen, video, cfg: sgvs.score_video(gen, video, segment_len=cfg.segment_len),
         summary_value=lambda gen, video, cfg, inputs, proportion: sgvs.label_free_value(gen, video, proportion),
+        add_title=sgvs.add_title,
     )
 
 

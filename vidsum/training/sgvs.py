@@ -148,7 +148,7 @@ class SGVSConfig(PlainConfig):
     amp: bool = True  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
     grad_clip: float = 1.0
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[str]:
         problems = []
         for name in ("semantic", "incremental"):
             if not isinstance(getattr(self, name), bool):
@@ -176,9 +176,7 @@ class SGVSConfig(PlainConfig):
             problems.append(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.disc_d_model % self.disc_heads:
             problems.append(f"disc_d_model {self.disc_d_model} is not divisible by disc_heads {self.disc_heads}")
-        if problems:
-            raise ValueError("bad SG-VS config: " + "; ".join(problems))
-
+        return problems
 
 
 # The paper gives no hyperparameters; 'paper' is our full-size setting, 'quick' fits a SumMe
@@ -247,7 +245,8 @@ def _video_text(gen: SGVSGenerator, video: Video, text: torch.Tensor | np.ndarra
         return None
     if text is None:
         if video.key not in gen.texts:
-            raise KeyError(f"{video.key}: the generator has no text vector for this video; pass text=")
+            raise KeyError(f"{video.key}: the generator has no text vector for this video; pass text= "
+                           f"(vidsum summarize: --title)")
         text = gen.texts[video.key]
     text = torch.as_tensor(text, dtype=torch.float32)
     if text.shape != (gen.config["d_text"],):
@@ -267,6 +266,18 @@ def score_video(model: nn.Module, video: Video, text: torch.Tensor | np.ndarray 
     bound = _TextBound(gen, _video_text(gen, video, text))
     bound.training = gen.training  # score_two_views restores the wrapper's mode onto the generator
     return score_two_views(bound, video.features, segment_len or gen.config["segment_len"])
+
+
+def add_title(model: nn.Module, key: str, title: str, cfg: SGVSConfig) -> None:
+    """Give the generator the text vector of ``title`` (encoded as in training) for video ``key``:
+    a video it has no text for (``vidsum summarize --title``). A no-op without ``cfg.semantic``."""
+    gen = unwrap(model)
+    if not gen.semantic:
+        return
+    if cfg.text_encoder.endswith(".npz"):
+        raise ValueError(f"this SG-VS model reads precomputed text vectors ({cfg.text_encoder}); a title cannot be encoded")
+    vector = text_mod.encode_cached({key: title}, text_mod.get_encoder(cfg.text_encoder))[key]
+    gen.texts = {**gen.texts, key: torch.from_numpy(np.asarray(vector, dtype=np.float32))}
 
 
 @torch.no_grad()

@@ -50,7 +50,6 @@ from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean,
                                   selection_values, unwrap, update_best)
 
 
-
 @dataclass
 class TRSumConfig(PlainConfig):
     """Every knob of a TR-SUM run, as plain values (JSON-able; stored in checkpoints and results)."""
@@ -98,7 +97,7 @@ class TRSumConfig(PlainConfig):
     amp: bool = True  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
     grad_clip: float = 1.0
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[str]:
         problems = []
         if self.mask_mode not in ("dynamic", "random", "fixed"):
             problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
@@ -118,9 +117,7 @@ class TRSumConfig(PlainConfig):
         )
         if self.d_model % self.n_heads:
             problems.append(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        if problems:
-            raise ValueError("bad TR-SUM config: " + "; ".join(problems))
-
+        return problems
 
 
 # Paper values where the paper states them (architecture, epochs, L, D_R, M_R, N, delta, beta);
