@@ -16,6 +16,7 @@ import torch
 
 from vidsum.models.trsum import Generator, Summarizer, summary_reconstruction_loss
 from vidsum.training import trsum
+from vidsum.training.loop import autocast
 
 
 def naive_rl_loss(summ, gen, cfg, x, pad, baseline, sample_gen):
@@ -62,7 +63,7 @@ def bench(d_model, d_ff, n_layers, segments, L, d_feat, repeats, device):
 
     def step(loss_fn):
         def run():
-            with trsum._autocast(cfg, device):
+            with autocast(cfg, device):
                 loss = loss_fn(summ, gen, cfg, x, pad, baseline, g)
             loss = loss[0] if isinstance(loss, tuple) else loss
             opt.zero_grad()
@@ -101,7 +102,7 @@ def main() -> None:
         g = torch.Generator().manual_seed(0)
 
         def s1():
-            with trsum._autocast(cfg, device):
+            with autocast(cfg, device):
                 loss = trsum.generator_batch_loss(gen, cfg, bank_x, pad, shots, g)
             opt.zero_grad()
             loss.backward()

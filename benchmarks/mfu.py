@@ -103,6 +103,7 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
     from vidsum.models.sgvs import SGVSDiscriminator, SGVSGenerator
     from vidsum.models.trsum import Generator, Summarizer
     from vidsum.training import drdsn, sgvs, trsum
+    from vidsum.training.loop import autocast
 
     cfg = trsum.preset(size, dropout=0.0)
     gen_g = torch.Generator().manual_seed(0)
@@ -116,7 +117,7 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
     generator = Generator(**model_kw).to(device)
     g_opt = _optimizer(torch.optim.AdamW, generator.parameters(), device, lr=1e-4)
     mask_gen = torch.Generator().manual_seed(1)
-    amp = lambda: trsum._autocast(cfg, device)  # noqa: E731
+    amp = lambda: autocast(cfg, device)  # noqa: E731
 
     def stage1():
         with amp():
@@ -163,7 +164,7 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
     d_sample = torch.Generator().manual_seed(3)
 
     def drdsn_step():
-        with drdsn._autocast(dcfg, device):
+        with autocast(dcfg, device):
             losses = [drdsn.video_loss(dsn, dcfg, v, u, 0.0, d_sample)[0] for v, u in zip(videos, units)]
         loss = torch.stack(losses).mean()
         d_opt.zero_grad(set_to_none=True)

@@ -5,7 +5,7 @@ class the space is checked against, the trial's training loop and the final fold
 For each fold of a split set:
 
   1. the fold's training keys are split by ``validation_holdout`` (the same rule, fraction and
-     seed that ``fold.run_trsum_fold`` uses) into tune-train and validation videos. ONLY these two
+     seed that ``fold.run_fold`` uses) into tune-train and validation videos. ONLY these two
      key lists enter the trials: a trial reads those videos from the data file and nothing else,
      so it cannot see a test video;
   2. each trial trains the method with the preset plus the trial's parameters, on a reduced

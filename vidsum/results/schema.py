@@ -28,9 +28,9 @@ primary key: run_id, method, dataset, fold, seed, selection.
     commit          string, nullable    short git hash of the code (``runs.git_commit``)
     started_at      timestamp[us, UTC]  when the run started (tz-aware; naive is refused)
     wall_s          float64, nullable   wall-clock seconds of the fold
-    tvn             float64, nullable   stability: filled by later work
-    ms              float64, nullable   stability: filled by later work
-    rauc            float64, nullable   stability: filled by later work
+    tvn             float64, nullable   stability of the scored stage's loss curve: total variation, normalised
+    ms              float64, nullable   stability: monotonicity score (``vidsum.evaluation.stability``)
+    rauc            float64, nullable   stability: relative area under the curve; null where undefined
     ==============  ==================  =====================================================
 
 ``videos.parquet`` — one row per video of a fold; primary key: the folds key + video.

@@ -124,24 +124,10 @@ class TRSumConfig(PlainConfig):
 # the learning rates are not given there and are ours (documented in README).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    # Small enough for a SumMe fold in a few minutes on 2 CPU cores. Measured on the SumMe
-    # stand-in (split 0): the generator only starts to use its neighbours after ~1000 steps, and
-    # at this budget frame-level random masking gets there sooner than dynamic windows (masked
-    # L1+cos 0.95 after 150 epochs vs 1.13 with dynamic windows after 60; a video-mean predictor
-    # scores 1.16, a same-shot-mean oracle 0.50), so `quick` masks random frames; `paper` keeps
-    # the method's dynamic windows. The masking ablation compares them. 120 + 25 epochs: one SumMe
-    # fold's final fit takes ~4 min on one core of an idle 2-core box (stage 2 trains the whole
-    # summarizer); the 5-fold quick tune.py run (2 trials per fold, see
-    # vidsum.distributed.search.TUNE_DEFAULTS) took 13 min 56 s there (README, "Speed").
-    # The RL baseline is leave-one-out over the episodes of a segment: on the 5 SumMe stand-in
-    # folds it raised the last-epoch Kendall tau on the *validation* videos (held-out training
-    # videos) from 0.045 with the paper's per-video moving average to 0.073, at the same cost.
-    # Not (yet) in quick, though measured for it: readout='copy' rebuilds unseen videos as well
-    # as copying the nearest frame (the direct read-out: 0.332 vs 0.387 at a flat policy, SumMe
-    # split 0), and beta = 1 holds the keep budget at delta (with 0.01 the keep rate drifts to
-    # ~0.72 in the first epoch); but over SumMe splits 0-4 (seed 0) beta = 1 gave a test tau
-    # margin of +0.007 and rl_budget=centred +0.024 (label_free) against +0.049 with this preset,
-    # and readout=copy -0.05 on split 0. README, "Where the methods stand".
+    # Small enough for a SumMe fold in a few minutes on 2 CPU cores. Why each choice, with the
+    # measurements behind it (random frame masking at this budget, the leave-one-out baseline,
+    # what was tried and not kept: readout='copy', beta=1, rl_budget='centred'): README,
+    # "Where the methods stand" and "Speed".
     "quick": dict(
         d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.0, segment_len=64, batch_segments=16,
         gen_epochs=120, gen_lr=2e-3, mask_mode="random", rl_epochs=25, rl_lr=1e-3, beta=0.01,
