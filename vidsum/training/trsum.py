@@ -135,7 +135,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the method's dynamic windows. The masking ablation compares them. 120 + 25 epochs: one SumMe
     # fold's final fit takes ~4 min on one core of an idle 2-core box (stage 2 trains the whole
     # summarizer); the 5-fold quick tune.py run (2 trials per fold, see
-    # vidsum.distributed.search.TUNE_DEFAULTS) took 13 min 56 s there (README, "Speed").
+    # vidsum.tuning.plan.TUNE_DEFAULTS) took 13 min 56 s there (README, "Speed").
     # The RL baseline is leave-one-out over the episodes of a segment: on the 5 SumMe stand-in
     # folds it raised the last-epoch Kendall tau on the *validation* videos (held-out training
     # videos) from 0.045 with the paper's per-video moving average to 0.073, at the same cost.
