@@ -11,7 +11,7 @@ Without the real eccv16 file (--data-dir / $VIDSUM_DATA / ./data) it runs on the
 dataset (real annotations, generated features), says so, and tags every row features=generated
 with its cue and strength (--cue events|text|mixed, --strength S).
 Results: <results>/{trials,folds,videos}.parquet; `vidsum report <results>` prints them.
-How it works: vidsum/distributed/search.py.
+How it works: vidsum/distributed/search.py (Ray Tune + Optuna) and vidsum/tuning/ (no Ray).
 """
 
 from __future__ import annotations
@@ -83,12 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables; search.py prints progress
     if args.quiet:
         os.environ["VIDSUM_PROGRESS"] = "0"  # before Ray starts: its workers inherit it (vidsum.progress)
-    import ray
-    import torch
+    from vidsum.tuning.plan import SearchOptions, check_options  # no Ray: errors come before it starts
 
-    from vidsum.distributed.search import SearchOptions, check_options, run_search
-
-    torch.set_num_threads(1)  # the driver only scores baselines; cores go to the trials
     options = SearchOptions(
         dataset=args.dataset, method=args.method, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
         space=args.space, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
@@ -100,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"tune.py: error: {e}", file=sys.stderr)
         return 2
+    import ray
+    import torch
+
+    from vidsum.distributed.search import run_search
+
+    torch.set_num_threads(1)  # the driver only scores baselines; cores go to the trials
     if args.address:
         ray.init(address=args.address, log_to_driver=args.verbose)
     else:

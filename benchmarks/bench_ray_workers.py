@@ -9,7 +9,7 @@
    slice). Reported: the time of the LAST epoch inside the workers (the first one pays for
    warm-up) and the whole fit's wall time (worker start-up included), plus the ratio to 1 worker.
    The same epoch in this process (no Ray) is the reference.
-2. Tune throughput: one fold's search with the quick budget (``search.TUNE_DEFAULTS['quick']``,
+2. Tune throughput: one fold's search with the quick budget (``plan.TUNE_DEFAULTS['quick']``,
    ``--trials`` trials), trials per hour and seconds per trial.
 
 Prints the load average too: on a shared machine other processes skew every number.
@@ -35,6 +35,10 @@ from vidsum.distributed import search  # noqa: E402
 from vidsum.distributed.train import data_spec, fit_stage_full, load_videos, prepare_data  # noqa: E402
 from vidsum.training import trsum  # noqa: E402
 from vidsum.training.loop import Runtime  # noqa: E402
+from vidsum.training.methods import get_method  # noqa: E402
+from vidsum.tuning import plan  # noqa: E402
+from vidsum.tuning.rows import fmt_epochs  # noqa: E402
+from vidsum.tuning.space import default_space, load_space  # noqa: E402
 
 
 def _load() -> str:
@@ -64,17 +68,17 @@ def bench_workers(spec, cfg: trsum.TRSumConfig, keys: list[str], workers: list[i
 
 
 def bench_tune(spec, dataset, n_trials: int, results: Path, use_gpu: bool) -> None:
-    budget = search.TUNE_DEFAULTS["quick"]
+    budget, method = plan.TUNE_DEFAULTS["quick"], get_method("trsum")
     base = trsum.preset("quick").to_dict()
     split = get_split(dataset.name, "standard", 0)
     train_keys, val_keys = validation_holdout(list(split.train_keys), base["val_fraction"], base["seed"])
-    space = search.load_space(Path(__file__).resolve().parents[1] / "tune_spaces" / "trsum.yaml")
-    epochs = budget.trial_epochs(trsum.TRSumConfig.from_dict(base))
-    print(f"\n== tune: {n_trials} trials of the quick budget ({epochs[0]} generator + <= {epochs[1]} RL epochs, "
+    space = load_space(default_space("trsum"), method.config_cls)
+    epochs = budget.trial_epochs(method, trsum.TRSumConfig.from_dict(base))
+    print(f"\n== tune: {n_trials} trials of the quick budget ({fmt_epochs(method, epochs)}, "
           f"{budget.max_concurrent} at once, ASHA grace {budget.grace_period}); {_load()}")
     t0 = time.perf_counter()
-    found = search.tune_fold(fold=0, data=spec, train_keys=tuple(train_keys), val_keys=tuple(val_keys), base=base,
-                             space=space, budget=budget, n_trials=n_trials, run_id="bench", results_dir=results,
+    found = search.tune_fold(fold=0, method=method, data=spec, train_keys=tuple(train_keys), val_keys=tuple(val_keys),
+                             base=base, space=space, budget=budget, n_trials=n_trials, run_id="bench", results_dir=results,
                              base_row={"run_id": "bench", "method": "trsum", "dataset": dataset.name,
                                        "features": dataset.features_kind, "split_set": "standard"},
                              gpus=1.0 if use_gpu else 0.0)

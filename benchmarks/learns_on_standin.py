@@ -112,7 +112,7 @@ def _run(a: argparse.Namespace) -> int:
     from vidsum.training.config import parse_overrides
     from vidsum.data.datasets import load_dataset
     from vidsum.data.splits import get_split
-    from vidsum.distributed.search import write_fold
+    from vidsum.tuning.rows import write_fold
     from vidsum.results import leaderboard
 
     overrides = parse_overrides(a.set)

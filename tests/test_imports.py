@@ -11,6 +11,14 @@ def test_core_modules_do_not_import_ray():
     assert out == "False"
 
 
+def test_tuning_modules_import_neither_ray_nor_optuna():
+    """vidsum.tuning is the Ray-free half of tune.py: its checks run before Ray starts."""
+    code = ("import sys, vidsum.tuning, vidsum.tuning.space, vidsum.tuning.plan, vidsum.tuning.rows, "
+            "vidsum.tuning.timeline; print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
 def _imports(path) -> list[tuple[str, list[str]]]:
     """(module, imported names) of every import statement in a source file."""
     import ast

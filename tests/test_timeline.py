@@ -1,6 +1,6 @@
 import pytest
 
-from vidsum.distributed.timeline import Span, breakdown, busy_cpus, format_breakdown, idle_cpu_seconds
+from vidsum.tuning.timeline import Span, breakdown, busy_cpus, format_breakdown, idle_cpu_seconds
 
 
 def test_busy_and_idle_cpus():

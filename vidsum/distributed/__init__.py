@@ -1,10 +1,12 @@
 """Ray lives here and only here: Ray Train wrappers around ``vidsum.training`` and the per-fold
 Ray Tune + Optuna search that ``tune.py`` drives.
 
-    train.py   ``fit_stage``: one TR-SUM stage under ``TorchTrainer`` (DDP workers, checkpoints,
-               restart from the last checkpoint); ``train_stages_on_ray`` for a whole fold
+    train.py   ``fit_stage``: one stage of a method (``vidsum.training.methods``) under
+               ``TorchTrainer`` (DDP workers, checkpoints, restart from the last checkpoint);
+               ``train_stages_on_ray`` for a whole fold
     search.py  ``run_search``: for each fold, OptunaSearch (TPE) + ASHA on a validation part of the
                fold's training videos, then the best config trained once and scored on the test fold
 
-Importing this package does not import Ray; the submodules do.
+What the search plans, writes and prints without Ray is ``vidsum.tuning``. Importing this
+package does not import Ray; the submodules do.
 """

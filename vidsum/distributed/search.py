@@ -1,21 +1,23 @@
 """Per-fold hyperparameter search: Ray Tune + OptunaSearch (TPE) + ASHA, then one final fit.
 
-Any method of ``vidsum.training.methods`` (TR-SUM, SG-VS, DR-DSN): the method gives the config
-class the space is checked against, the trial's training loop and the final fold runner.
+The Ray and Optuna half of tuning; the space, budget, options, rows and progress lines are
+``vidsum.tuning`` (no Ray). Any method of ``vidsum.training.methods``: the method gives the
+config class the space is checked against, the trial's training loop and the final fit's stages.
 For each fold of a split set:
 
   1. the fold's training keys are split by ``validation_holdout`` (the same rule, fraction and
-     seed that ``fold.run_fold`` uses) into tune-train and validation videos. ONLY these two
-     key lists enter the trials: a trial reads those videos from the data file and nothing else,
-     so it cannot see a test video;
+     seed that ``vidsum.training.fold.run_fold`` uses) into tune-train and validation videos.
+     ONLY these two key lists enter the trials (:class:`vidsum.tuning.plan.TrialContext`): a
+     trial reads those videos from the data file and nothing else, so it cannot see a test video;
   2. each trial trains the method with the preset plus the trial's parameters, on a reduced
-     epoch budget (:class:`TuneBudget`), and reports after every scored epoch (TR-SUM: RL epoch)
-     ``objective`` = the best validation value so far (rule from the space file: mean F of the
-     validation videos, or the label-free reconstruction reward); ASHA stops weak trials early;
+     epoch budget (:class:`vidsum.tuning.plan.TuneBudget`), and reports after every scored epoch
+     (TR-SUM: RL epoch) ``objective`` = the best validation value so far (rule from the space
+     file: mean F of the validation videos, or the label-free reconstruction reward); ASHA stops
+     weak trials early;
   3. the best trial's parameters are trained once, fresh, with the preset's full epochs, by
-     the method's fold runner (same holdout, so label-free / validation selection work) and the
-     test videos are scored under every selection rule. Human and random rows for the same test
-     videos are written next to it.
+     ``run_fold`` (same holdout, so label-free / validation selection work) and the test videos
+     are scored under every selection rule. Human and random rows for the same test videos are
+     written next to it (``vidsum.tuning.rows.write_fold``).
 
 Rows go to ``<results>/{trials,folds,videos}.parquet`` (``vidsum.results.leaderboard``); each
 trial's row is appended when the trial ends. The Optuna study of fold k is stored on disk
@@ -24,7 +26,7 @@ skips folds already in folds.parquet and runs only the trials a fold still lacks
 trials stay in the study and keep informing TPE; interrupted ones are re-run).
 
 Final fits run as Ray tasks, so fold k's final fit overlaps fold k+1's search (on 2 cores, one
-core trains the final model while the other runs trials).
+core trains the final model while the other runs trials; ``final_fit_slots``).
 
 Ray 2.60 API relied on: ray.tune.Tuner(trainable, tune_config=ray.tune.TuneConfig(search_alg,
 scheduler, num_samples, max_concurrent_trials), run_config=ray.tune.RunConfig(name,
@@ -41,12 +43,10 @@ inside the trial with ray.tune.integration.ray_train.TuneReportCallback; the tri
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,235 +54,50 @@ import optuna
 import ray
 import ray.tune
 import torch
-import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from vidsum.data.datasets import Dataset
-from vidsum.data.standin import DEFAULT_CUE, DEFAULT_STRENGTH, check_cue, check_strength
-from vidsum.data.splits import SPLIT_SETS, Split, load_splits, validation_holdout
-from vidsum.distributed import timeline
+from vidsum.data.splits import Split, load_splits, validation_holdout
+from vidsum.tuning import timeline
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
                                       train_stages_on_ray)
-from vidsum.evaluation.baselines import baseline_rows
-from vidsum.evaluation.metrics import CORR_CONVENTION
 from vidsum.progress import EpochProgress
 from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
-from vidsum.training import fold as fold_mod
-from vidsum.training.fold import run_fold
+from vidsum.training.fold import FoldResult, run_fold
 from vidsum.training.loop import Runtime
 from vidsum.training.methods import Method, fit_stages, get_method
+from vidsum.tuning.plan import (TUNE_DEFAULTS, FinalJob, SearchOptions, TrialContext, TuneBudget, check_options,
+                                final_fit_slots, trial_config)
+from vidsum.tuning.rows import (fmt_epochs, fmt_params, folds_done, print_fold, resolve_run_id, trial_epoch_line,
+                                write_fold)
+from vidsum.tuning.space import ParamSpec, SearchSpace
 
-OBJECTIVES = ("validation", "label_free")
-PARAM_TYPES = ("float", "int", "categorical")
-# Parameters a space may not search: they define the budget or the data split, not the model.
-RESERVED = ("gen_epochs", "rl_epochs", "epochs", "seed", "val_fraction", "summary_proportion")
 # CPU held by a Tune trial that only drives Train workers (0 is rejected by Tune).
 DRIVER_CPU = 0.01
 
 
-# ------------------------------------------------------------------------------ search space
+# ---------------------------------------------------------------------- Optuna distributions
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One searched parameter: float / int in [low, high] (optional step, log) or categorical choices."""
-
-    name: str
-    type: str
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-    def distribution(self) -> BaseDistribution:
-        if self.type == "float":
-            return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-        if self.type == "int":
-            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
-        return CategoricalDistribution(list(self.choices))
-
-    def contains(self, value: Any) -> bool:
-        if self.type == "categorical":
-            return value in self.choices
-        if isinstance(value, bool) or not isinstance(value, int | float) or not self.low <= value <= self.high:
-            return False
-        return self.step is None or math.isclose(((value - self.low) / self.step) % 1, 0, abs_tol=1e-9)
-
-    def corners(self) -> list[Any]:
-        """Extreme values (checked against the method's config when the space is loaded)."""
-        if self.type == "categorical":
-            return list(self.choices)
-        cast = int if self.type == "int" else float
-        return [cast(self.low), cast(self.high)]
+def distribution(p: ParamSpec) -> BaseDistribution:
+    """The Optuna distribution of one searched parameter."""
+    if p.type == "float":
+        return FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+    if p.type == "int":
+        return IntDistribution(int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+    return CategoricalDistribution(list(p.choices))
 
 
-@dataclass(frozen=True)
-class SearchSpace:
-    """A ``tune_spaces/*.yaml`` file: searched params, fixed overrides of the preset, the objective."""
-
-    name: str
-    params: dict[str, ParamSpec]
-    objective: str = "validation"
-    fixed: dict[str, Any] = field(default_factory=dict)
-
-    def distributions(self) -> dict[str, BaseDistribution]:
-        return {n: p.distribution() for n, p in self.params.items()}
+def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """{name: Optuna distribution} of a space (OptunaSearch's ``space``)."""
+    return {n: distribution(p) for n, p in space.params.items()}
 
 
-def _parse_param(source: str, name: str, spec: Any) -> ParamSpec:
-    where = f"{source}: param {name!r}"
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where}: expected a map with 'type', got {type(spec).__name__}")
-    kind = spec.get("type")
-    if kind not in PARAM_TYPES:
-        raise ValueError(f"{where}: type must be one of {', '.join(PARAM_TYPES)}, got {kind!r}")
-    allowed = {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "step", "log"}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown} for a {kind} parameter (allowed: {sorted(allowed)})")
-    if kind == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or len(choices) < 2:
-            raise ValueError(f"{where}: choices must be a list of at least 2 values, got {choices!r}")
-        if len({json.dumps(c) for c in choices}) != len(choices):
-            raise ValueError(f"{where}: repeated choices {choices}")
-        return ParamSpec(name, kind, choices=tuple(choices))
-    for key in ("low", "high"):
-        v = spec.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or (kind == "int" and not float(v).is_integer()):
-            raise ValueError(f"{where}: {key} must be a{'n integer' if kind == 'int' else ' number'}, got {v!r}")
-    low, high, step, log = spec["low"], spec["high"], spec.get("step"), spec.get("log", False)
-    if not low < high:
-        raise ValueError(f"{where}: low ({low}) must be < high ({high})")
-    if not isinstance(log, bool):
-        raise ValueError(f"{where}: log must be true or false, got {log!r}")
-    if step is not None:
-        if isinstance(step, bool) or not isinstance(step, int | float) or step <= 0:
-            raise ValueError(f"{where}: step must be a positive number, got {step!r}")
-        if log:
-            raise ValueError(f"{where}: step and log cannot be combined")
-        if not math.isclose(((high - low) / step) % 1, 0, abs_tol=1e-9) and not math.isclose(((high - low) / step) % 1, 1, abs_tol=1e-9):
-            raise ValueError(f"{where}: high - low ({high - low}) is not a multiple of step {step}")
-    if log and low <= 0:
-        raise ValueError(f"{where}: log scale needs low > 0, got {low}")
-    return ParamSpec(name, kind, low, high, step, log)
-
-
-def load_space(path: str | os.PathLike, config_cls: type) -> SearchSpace:
-    """Read and check a search-space YAML (format: see tune_spaces/trsum.yaml).
-
-    Every parameter must be a field of ``config_cls`` (a dataclass with ``from_dict``; TR-SUM's
-    by default) and not a reserved one, and every extreme value of every parameter must give a
-    valid config on top of the defaults and ``fixed``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"search space file not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: expected a map with 'params', got {type(doc).__name__}")
-    unknown = sorted(set(doc) - {"params", "objective", "fixed", "description"})
-    if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {unknown} (allowed: description, objective, fixed, params)")
-    objective = doc.get("objective", "validation")
-    if objective not in OBJECTIVES:
-        raise ValueError(f"{path}: objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    raw = doc.get("params")
-    if not isinstance(raw, dict) or not raw:
-        raise ValueError(f"{path}: 'params' must be a non-empty map of parameter name -> spec")
-    fixed = doc.get("fixed") or {}
-    if not isinstance(fixed, dict):
-        raise ValueError(f"{path}: 'fixed' must be a map of {config_cls.__name__} fields, got {type(fixed).__name__}")
-    known = set(config_cls.__dataclass_fields__)
-    for name in [*raw, *fixed]:
-        if name not in known:
-            raise ValueError(f"{path}: {name!r} is not a {config_cls.__name__} field")
-        if name in RESERVED:
-            raise ValueError(f"{path}: {name!r} cannot be searched or fixed here (the tuning budget/split owns it)")
-    both = sorted(set(raw) & set(fixed))
-    if both:
-        raise ValueError(f"{path}: {both} both searched and fixed")
-    params = {name: _parse_param(str(path), name, spec) for name, spec in raw.items()}
-    for p in params.values():
-        for value in p.corners():
-            try:
-                config_cls.from_dict({**fixed, p.name: value})
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}: param {p.name!r} value {value!r} gives an invalid config: {e}") from None
-    return SearchSpace(path.stem, params, objective, dict(fixed))
-
-
-# ------------------------------------------------------------------------------------ budget
-
-
-@dataclass(frozen=True)
-class TuneBudget:
-    """How much search a preset gets per fold.
-
-    trials:          trials per fold (``--trials`` overrides)
-    max_concurrent:  trials at once (0: as many as the cluster's resources allow)
-    pretrain_frac:   a trial trains ceil(frac x the preset's epochs) of the pretraining stage
-                     (TR-SUM's generator; methods without one ignore it)
-    scored_frac:     ... and of the scored stage (TR-SUM's RL; SG-VS / DR-DSN training)
-    grace_period, reduction_factor: ASHA, in scored epochs
-    """
-
-    trials: int
-    max_concurrent: int
-    pretrain_frac: float
-    scored_frac: float
-    grace_period: int
-    reduction_factor: float
-
-    def trial_epochs(self, method: Method, cfg: Any) -> dict[str, int]:
-        """{epoch field: epochs} of one trial: fractions of the preset's, read at run time."""
-        out = {method.scored_epochs: max(1, math.ceil(self.scored_frac * getattr(cfg, method.scored_epochs)))}
-        if method.pretrain_epochs:
-            out[method.pretrain_epochs] = max(1, math.ceil(self.pretrain_frac * getattr(cfg, method.pretrain_epochs)))
-        return out
-
-
-# quick: sized for `python tune.py --dataset summe --preset quick` (5 folds) in <= 15 min on 2
-# CPU cores (measured, see README); paper: for a GPU cluster.
-TUNE_DEFAULTS: dict[str, TuneBudget] = {
-    "quick": TuneBudget(trials=2, max_concurrent=2, pretrain_frac=0.1, scored_frac=0.2, grace_period=2,
-                        reduction_factor=2),
-    "paper": TuneBudget(trials=24, max_concurrent=0, pretrain_frac=0.2, scored_frac=0.5, grace_period=10,
-                        reduction_factor=3),
-}
-
-
-def trial_config(method: Method, base: dict[str, Any], space: SearchSpace, params: dict[str, Any],
-                 epochs: dict[str, int] | None = None):
-    """The method's config of a trial (``epochs`` given) or of the final fit (preset epochs)."""
-    return method.config_cls.from_dict({**base, **space.fixed, **params, **(epochs or {})})
-
-
-# -------------------------------------------------------------------------------- the trial
-
-
-@dataclass(frozen=True)
-class TrialContext:
-    """Everything a trial gets besides its parameters. No test keys: by construction."""
-
-    method: str
-    data: dict[str, Any]  # DataSpec
-    train_keys: tuple[str, ...]
-    val_keys: tuple[str, ...]
-    base: dict[str, Any]  # preset config (full epochs) as a dict
-    space: SearchSpace
-    epochs: dict[str, int]
-    workers: int = 0
-    gpus: float = 0.0
+# --------------------------------------------------------------------------------- the trial
 
 
 def _tune_reporter(rule: str):
@@ -327,11 +142,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         inputs[stage.name] = fit.checkpoint
 
 
-# ------------------------------------------------------------------------- progress and rows
-
-
-def _fmt_params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+# ---------------------------------------------------------------------------- trial progress
 
 
 # Without --verbose, a running trial's epoch line comes at most this often (its start and end
@@ -363,7 +174,7 @@ class _TrialRows(ray.tune.Callback):
             self._last_line[trial.trial_id] = time.monotonic()
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._say(trial, f"started: {_fmt_params(trial.config)}")
+        self._say(trial, f"started: {fmt_params(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if self.quiet or not self.verbose and not self._epoch_line_due(trial, result):
@@ -388,7 +199,7 @@ class _TrialRows(ray.tune.Callback):
         self.trial_s += float(wall or 0.0)
         self._say(trial, f"{status} ({self.finished}/{self.n_trials}) after {last.get('scored_epoch', 0)}/{self.max_t} "
                          f"epochs, {wall or 0:.0f} s: objective {'n/a' if objective is None else f'{objective:.4f}'}  "
-                         f"{_fmt_params(trial.config)}")
+                         f"{fmt_params(trial.config)}")
         leaderboard.append_rows(self.results_dir, "trials", [{
             **self.base_row, "trial_id": trial.trial_id, "params": dict(trial.config), "objective": objective,
             "status": status, "wall_s": None if wall is None else float(wall),
@@ -399,17 +210,6 @@ class _TrialRows(ray.tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._row(trial, "ERROR")
-
-
-def trial_epoch_line(result: dict[str, Any], max_t: int) -> str:
-    """'epoch 3/5: objective 0.4123 (36 s, at most 24 s left)' from a trial's Tune result. ASHA
-    may stop the trial sooner, hence "at most"; the pace is the trial's mean time per epoch so far."""
-    done, wall = int(result.get("scored_epoch", 0)), float(result.get("time_total_s") or 0.0)
-    text = f"epoch {done}/{max_t}: objective {result.get('objective', float('nan')):.4f}"
-    if done > 0 and wall > 0:
-        left = f", at most {wall / done * (max_t - done):.0f} s left" if done < max_t else ""
-        text += f" ({wall:.0f} s{left})"
-    return text
 
 
 class _Every(ray.tune.Callback):
@@ -425,7 +225,7 @@ class _Every(ray.tune.Callback):
             self.fn()
 
 
-# ------------------------------------------------------------------------------- one fold
+# ---------------------------------------------------------------------------------- one fold
 
 
 @dataclass
@@ -513,7 +313,7 @@ def tune_fold(
             seed=seed * 1000 + fold, n_startup_trials=min(10, max(2, n_trials // 2)),
             constant_liar=budget.max_concurrent != 1)
         searcher = OptunaSearch(
-            space=space.distributions(), metric="objective", mode="max", sampler=sampler, study_name=study_name,
+            space=distributions(space), metric="objective", mode="max", sampler=sampler, study_name=study_name,
             storage=storage, points_to_evaluate=[default_point] if in_space and not study.trials else None)
         max_t = epochs[method.scored_epochs]
         scheduler = ASHAScheduler(time_attr="scored_epoch", metric="objective", mode="max", max_t=max_t,
@@ -522,7 +322,7 @@ def tune_fold(
         resources = {"cpu": 1.0, "gpu": gpus} if workers == 0 else {"cpu": DRIVER_CPU}
         trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), resources)
         print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
-              f"{len(val_keys)} validation videos; trial = {_fmt_epochs(method, epochs)}; "
+              f"{len(val_keys)} validation videos; trial = {fmt_epochs(method, epochs)}; "
               f"objective = best {space.objective} value", flush=True)
         rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done, quiet)
         tuner = ray.tune.Tuner(
@@ -546,32 +346,16 @@ def tune_fold(
         raise RuntimeError(f"fold {fold}: no trial finished with an objective (see the trial errors above; "
                            f"study in {journal})")
     best = max(complete, key=lambda t: t.value)
-    print(f"[fold {fold}] best of {len(complete)} trial(s): objective {best.value:.4f}  {_fmt_params(best.params)}",
+    print(f"[fold {fold}] best of {len(complete)} trial(s): objective {best.value:.4f}  {fmt_params(best.params)}",
           flush=True)
     return FoldSearch(fold, dict(best.params), float(best.value), len(finished_trials(study)), time.perf_counter() - t0,
                       trial_s)
 
 
-# ------------------------------------------------------------------------- final fit + rows
+# --------------------------------------------------------------------------------- final fit
 
 
-@dataclass(frozen=True)
-class FinalJob:
-    """The final fit of one fold (runs as a Ray task; may see the test keys: it scores them)."""
-
-    fold: int
-    method: str
-    data: dict[str, Any]
-    train_keys: tuple[str, ...]
-    test_keys: tuple[str, ...]
-    cfg: dict[str, Any]
-    split_set: str
-    checkpoint_dir: str
-    workers: int = 0
-    gpus: float = 0.0
-
-
-def run_final(job: FinalJob) -> fold_mod.FoldResult:
+def run_final(job: FinalJob) -> FoldResult:
     """Train the chosen config once with the preset's epochs and score the test fold."""
     method = get_method(job.method)
     spec = DataSpec.from_dict(job.data)
@@ -596,178 +380,7 @@ def run_final(job: FinalJob) -> fold_mod.FoldResult:
                     train=train_stages_on_ray(method, spec, **on_ray))
 
 
-def reference_rows(dataset: Dataset, test_keys: tuple[str, ...], base: dict[str, Any], n_seeds: int = 10
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(fold rows, video rows) of the human and random baselines on the fold's test videos."""
-    ref = baseline_rows({k: dataset.videos[k] for k in test_keys}, dataset.name, n_seeds=n_seeds)
-    fold_rows, video_rows = [], []
-    for method in ("human", "random"):
-        row = {**base, "method": method, "seed": 0, "selection": "none", "f1": ref[f"{method}_f1"],
-               "kendall_tau": ref[f"{method}_tau"], "spearman_rho": ref[f"{method}_rho"],
-               "corr_convention": CORR_CONVENTION, "n_videos": len(test_keys),
-               "config": {"n_seeds": n_seeds} if method == "random" else {}}
-        fold_rows.append(row)
-        for v in ref["videos"]:
-            video_rows.append({**base, "method": method, "seed": 0, "selection": "none", "video": v["video"],
-                               "n_frames": dataset.videos[v["video"]].n_frames, "f1": v[f"{method}_f1"],
-                               "kendall_tau": v[f"{method}_tau"], "spearman_rho": v[f"{method}_rho"]})
-    return fold_rows, video_rows
-
-
-def write_fold(results_dir: Path, dataset: Dataset, result: fold_mod.FoldResult, test_keys: tuple[str, ...],
-               run_row: dict[str, Any], fold: int) -> list[dict[str, Any]]:
-    """Append the method's rows of a fold plus its human/random rows; returns the fold rows written."""
-    base = {**dataset.row_tags(), **run_row, "fold": fold}  # the data's features / cue / strength unless given
-    fold_rows = []
-    for r in result.fold_rows:
-        r = {**r, **base}
-        r.pop("selected_epoch", None)  # not a folds.parquet column
-        fold_rows.append(r)
-    video_rows = [{**r, **base} for r in result.video_rows]
-    ref_base = {k: base[k] for k in ("run_id", "dataset", "features", "cue", "strength", "split_set", "fold", "commit",
-                                     "started_at")}
-    ref_folds, ref_videos = reference_rows(dataset, test_keys, ref_base)
-    ref_videos = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in ref_videos]
-    video_rows = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in video_rows]
-    leaderboard.append_rows(results_dir, "videos", video_rows + ref_videos)
-    leaderboard.append_rows(results_dir, "folds", fold_rows + ref_folds)
-    return fold_rows + ref_folds
-
-
 # ------------------------------------------------------------------------------ whole search
-
-
-@dataclass
-class SearchOptions:
-    """What ``tune.py`` asks for (see its --help)."""
-
-    dataset: str
-    method: str = "trsum"
-    splits: str = "standard"
-    folds: list[int] | None = None
-    trials: int | None = None
-    preset: str = "quick"
-    space: str | os.PathLike | None = None  # None: tune_spaces/<method>.yaml
-    gpus_per_trial: float = 0.0
-    workers_per_trial: int = 0
-    resume: bool = False
-    data_dir: str | None = None
-    results: str | os.PathLike = "results"
-    seed: int = 0
-    max_concurrent: int | None = None
-    verbose: bool = False
-    quiet: bool = False  # no per-trial lines (nor with VIDSUM_PROGRESS=0) and no progress; the fold's lines stay
-    # stand-in feature size, and overrides of the preset / tuning budget (small runs, tests)
-    feature_dim: int = 1024
-    # which stand-in (vidsum.data.standin): cue None = 'events', strength None = its default
-    cue: str | None = None
-    strength: float | None = None
-    config_overrides: dict[str, Any] = field(default_factory=dict)
-    budget: TuneBudget | None = None
-
-
-def default_space(method: str) -> Path:
-    """tune_spaces/<method>.yaml of the repository."""
-    return Path(__file__).resolve().parents[2] / "tune_spaces" / f"{method}.yaml"
-
-
-def check_options(o: SearchOptions) -> SearchSpace:
-    """Every check that needs no Ray and no data (tune.py runs it before starting Ray); returns the space."""
-    method = get_method(o.method)
-    if o.preset not in TUNE_DEFAULTS or o.preset not in method.presets:
-        raise ValueError(f"unknown preset {o.preset!r}; expected one of {', '.join(TUNE_DEFAULTS)}")
-    if o.workers_per_trial > 1:
-        try:
-            method.check_workers(method.preset(o.preset, **o.config_overrides), o.workers_per_trial)
-        except ValueError as e:
-            raise ValueError(f"--workers-per-trial {o.workers_per_trial}: {e}") from e
-    if o.splits not in SPLIT_SETS:
-        raise ValueError(f"unknown split set {o.splits!r}; expected one of {', '.join(SPLIT_SETS)}")
-    if o.trials is not None and o.trials < 1:
-        raise ValueError(f"--trials must be >= 1, got {o.trials}")
-    if o.workers_per_trial < 0:
-        raise ValueError(f"--workers-per-trial must be >= 0, got {o.workers_per_trial}")
-    if o.gpus_per_trial < 0:
-        raise ValueError(f"--gpus-per-trial must be >= 0, got {o.gpus_per_trial}")
-    if o.max_concurrent is not None and o.max_concurrent < 0:
-        raise ValueError(f"max_concurrent must be >= 0, got {o.max_concurrent}")
-    if o.folds is not None and (not o.folds or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in o.folds)):
-        raise ValueError(f"folds must be a non-empty list of fold numbers >= 0, got {o.folds!r}")
-    if o.cue is not None:
-        check_cue(o.cue)
-    if o.strength is not None:
-        check_strength(o.strength, "--strength")
-    space = load_space(o.space or default_space(o.method), config_cls=method.config_cls)
-    trial_config(method, method.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
-    return space
-
-
-def _standin_tag(o: SearchOptions) -> str:
-    """'' for the default stand-in (events, default strength), else '-<cue>-s<strength>'."""
-    cue = o.cue or DEFAULT_CUE
-    strength = DEFAULT_STRENGTH if o.strength is None else float(o.strength)
-    return "" if (cue, strength) == (DEFAULT_CUE, DEFAULT_STRENGTH) else f"-{cue}-s{strength:g}"
-
-
-def state_path(results_dir: Path, o: SearchOptions, space: SearchSpace) -> Path:
-    """Where the run id of a (method, dataset, splits, preset, space, stand-in) search is kept for --resume."""
-    return results_dir / "tune_state" / f"{o.method}-{o.dataset}-{o.splits}-{o.preset}-{space.name}{_standin_tag(o)}.json"
-
-
-def _run_id(results_dir: Path, o: SearchOptions, space: SearchSpace) -> str:
-    path = state_path(results_dir, o, space)
-    if o.resume:
-        if not path.exists():
-            raise FileNotFoundError(f"--resume: no earlier {o.method}/{o.dataset}/{o.splits}/{o.preset}/{space.name} search "
-                                    f"in {results_dir} ({path} missing); run without --resume")
-        state = json.loads(path.read_text())
-        print(f"resuming run {state['run_id']} (started {state['started_at']})", flush=True)
-        return state["run_id"]
-    run_id = leaderboard.new_run_id()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"run_id": run_id, "started_at": leaderboard.utc_now().isoformat(),
-                               "options": {k: str(v) for k, v in asdict(o).items()}}, indent=1))
-    os.replace(tmp, path)
-    return run_id
-
-
-def folds_done(results_dir: Path, run_id: str, method: str) -> set[int]:
-    """Folds of this run that already have rows of ``method`` in folds.parquet."""
-    folds = leaderboard.read_table(results_dir, "folds")
-    done = folds[(folds["run_id"] == run_id) & (folds["method"] == method)]
-    return {int(f) for f in done["fold"].unique()}
-
-
-def _fmt_epochs(method: Method, epochs: dict[str, int], at_most: bool = True) -> str:
-    """'18 pretraining + <= 5 scored epochs' (a trial ASHA may stop) or '120 pretraining + 25 scored epochs'."""
-    scored = f"{'<= ' if at_most else ''}{epochs[method.scored_epochs]}"
-    if method.pretrain_epochs:
-        return f"{epochs[method.pretrain_epochs]} pretraining + {scored} scored epochs"
-    return f"{scored} epochs"
-
-
-def _print_fold(fold: int, method: str, rows: list[dict[str, Any]], wall: float) -> None:
-    trs = {r["selection"]: r for r in rows if r["method"] == method}
-    ref = {r["method"]: r for r in rows if r["method"] != method}
-    sel = "  ".join(f"{s} F1 {r['f1']:.3f} tau {r['kendall_tau']:.3f}" for s, r in trs.items())
-    print(f"[fold {fold}] TEST ({trs and next(iter(trs.values()))['n_videos']} videos, final fit {wall:.0f} s): {sel}"
-          f"  | human F1 {ref['human']['f1']:.3f}  random F1 {ref['random']['f1']:.3f}", flush=True)
-
-
-def final_fit_slots(cpus: float, budget: TuneBudget, workers_per_trial: int) -> int | None:
-    """How many final fits may run while later folds are still being searched (None: no limit).
-
-    A final fit holds its CPU for the whole fit (the quick preset: ~250 s against ~40 s per
-    trial); started as soon as its fold's search ends, the fits of two folds took both CPUs of a
-    2-core machine and the next fold's trials waited for one of them to finish, so the last fold's
-    fit started late and ran alone at the end while the other CPU idled. Fits therefore get the
-    CPUs the search leaves free (at least one), and all the rest once the last search is done.
-    Applies to in-process trials with a fixed concurrency; otherwise (Ray Train trials, or as many
-    trials as resources allow) fits start at once, as before."""
-    if workers_per_trial or not budget.max_concurrent:
-        return None
-    return max(1, int(cpus - budget.max_concurrent))
 
 
 def run_search(o: SearchOptions) -> dict[str, Any]:
@@ -791,7 +404,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     bad = [f for f in folds if not 0 <= f < len(splits)]
     if bad:
         raise ValueError(f"--folds {bad} out of range: {o.dataset}/{o.splits} has folds 0..{len(splits) - 1}")
-    run_id = _run_id(results_dir, o, space)
+    run_id = resolve_run_id(results_dir, o, space)
     done = folds_done(results_dir, run_id, method.name) if o.resume else set()
     run_row = {"run_id": run_id, "method": method.name, "dataset": o.dataset, **dataset.row_tags(),
                "split_set": o.splits, "commit": leaderboard.git_commit()}
@@ -829,7 +442,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
             fold, test_keys, row, started = pending.pop(ref)
             result = ray.get(ref)
             rows = write_fold(results_dir, dataset, result, test_keys, row, fold)
-            _print_fold(fold, method.name, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
+            print_fold(fold, method.name, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
             fit_s = result.fold_rows[0]["wall_s"] if result.fold_rows else 0.0
             now = time.perf_counter() - t0
             fits.append(timeline.Span(now - fit_s, now, final_cpu))
@@ -859,7 +472,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
         line = (f"[fold {fold}] final fit with the best parameters "
-                f"({_fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started")
+                f"({fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started")
         waiting.append((job, line, (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)))
         submit(searching=True)
     collect(block=True)
