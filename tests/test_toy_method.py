@@ -126,6 +126,7 @@ def test_the_registry_holds_the_toy_method():
         get_method("nope")
 
 
+@pytest.mark.slow
 def test_train_and_summarize_a_toy_model(data_dir, tmp_path, capsys):
     from vidsum.cli import main
     from vidsum.data.download import real_h5_path
@@ -148,6 +149,8 @@ def test_train_and_summarize_a_toy_model(data_dir, tmp_path, capsys):
     assert doc["settings"]["segment_len"] is None and 0 <= doc["label_free_reward"] <= 0.5
 
 
+@pytest.mark.slow
+@pytest.mark.ray  # tune.py starts its own Ray
 def test_tune_runs_a_toy_method_from_its_module(data_dir, tmp_path):
     pytest.importorskip("ray")
     space = tmp_path / "toy.yaml"
