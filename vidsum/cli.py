@@ -79,10 +79,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         epochs.close()
     run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
-    tags = ds.row_tags()  # features, and the stand-in's cue / strength
-    folds = [{**{k: v for k, v in r.items() if k != "selected_epoch"}, **tags, "run_id": run_id, "commit": commit,
-              "started_at": started} for r in res.fold_rows]
-    videos = [{**r, **tags, "run_id": run_id} for r in res.video_rows]
+    # features, and the stand-in's cue / strength
+    folds, videos = res.stamped({**ds.row_tags(), "run_id": run_id, "commit": commit, "started_at": started})
     leaderboard.append_rows(args.results, "videos", videos)
     leaderboard.append_rows(args.results, "folds", folds)
     data = ds.features_kind + ("" if ds.cue is None else f", cue={ds.cue}, strength={ds.strength:g}")

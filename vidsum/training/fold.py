@@ -41,6 +41,14 @@ class FoldResult:
     history: list[dict[str, Any]]
     selected_epochs: dict[str, int]
 
+    def stamped(self, tags: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(folds.parquet rows, videos.parquet rows) with the run's ``tags`` (run_id, commit,
+        started_at, the data's features / cue / strength, ...) added; video rows leave out
+        commit and started_at, and fold rows selected_epoch (not columns of those tables)."""
+        folds = [{**{k: v for k, v in r.items() if k != "selected_epoch"}, **tags} for r in self.fold_rows]
+        videos = [{k: v for k, v in {**r, **tags}.items() if k not in ("commit", "started_at")} for r in self.video_rows]
+        return folds, videos
+
 
 def fold_videos(dataset: Dataset, split: Split, val_fraction: float, seed: int):
     """(train, val, test) Video lists. val is carved out of the training keys only."""

@@ -52,17 +52,11 @@ def write_fold(results_dir: Path, dataset: Dataset, result: FoldResult, test_key
                run_row: dict[str, Any], fold: int) -> list[dict[str, Any]]:
     """Append the method's rows of a fold plus its human/random rows; returns the fold rows written."""
     base = {**dataset.row_tags(), **run_row, "fold": fold}  # the data's features / cue / strength unless given
-    fold_rows = []
-    for r in result.fold_rows:
-        r = {**r, **base}
-        r.pop("selected_epoch", None)  # not a folds.parquet column
-        fold_rows.append(r)
-    video_rows = [{**r, **base} for r in result.video_rows]
+    fold_rows, video_rows = result.stamped(base)
     ref_base = {k: base[k] for k in ("run_id", "dataset", "features", "cue", "strength", "split_set", "fold", "commit",
                                      "started_at")}
     ref_folds, ref_videos = reference_rows(dataset, test_keys, ref_base)
     ref_videos = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in ref_videos]
-    video_rows = [{k: v for k, v in r.items() if k not in ("commit", "started_at")} for r in video_rows]
     leaderboard.append_rows(results_dir, "videos", video_rows + ref_videos)
     leaderboard.append_rows(results_dir, "folds", fold_rows + ref_folds)
     return fold_rows + ref_folds
