@@ -173,11 +173,8 @@ def test_check_options_errors(space_file, tmp_path):
 
 def test_stand_in_options_reach_the_state_file_and_parser(space_file, tmp_path):
     """--cue / --strength pick the stand-in; a non-default one resumes its own run, not the default's."""
-    import importlib.util
+    from vidsum.tuning import cli as tune
 
-    spec = importlib.util.spec_from_file_location("tune_script", REPO / "tune.py")
-    tune = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune)
     args = tune.build_parser().parse_args(["--dataset", "summe", "--cue", "text", "--strength", "0"])
     assert (args.cue, args.strength) == ("text", 0.0)
     default = options(space_file, tmp_path, tmp_path)
@@ -185,6 +182,18 @@ def test_stand_in_options_reach_the_state_file_and_parser(space_file, tmp_path):
     space = check_options(text)
     assert state_path(tmp_path, default, space).name == f"trsum-summe-kfold-quick-{space.name}.json"
     assert state_path(tmp_path, text, space).name == f"trsum-summe-kfold-quick-{space.name}-text-s0.json"
+
+
+def test_vidsum_tune_is_tune_py(capsys):
+    """`vidsum tune` runs tune.py's command: same parser, its own name in help and errors."""
+    from vidsum.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: vidsum tune") and "--workers-per-trial" in out and "--dataset" in out
+    assert main(["tune", "--dataset", "summe", "--trials", "0"]) == 2  # checked before Ray starts
+    assert "vidsum tune: error: --trials must be >= 1" in capsys.readouterr().err
 
 
 def test_progress_lines():

@@ -1,4 +1,4 @@
-"""The ``vidsum`` command: data | baselines | train | report | summarize | plot | checkpoint.
+"""The ``vidsum`` command: data | baselines | train | tune | report | summarize | plot | checkpoint.
 
 Each subcommand imports what it needs when it runs, so ``vidsum --help`` stays fast and
 nothing here imports Ray.
@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-dir", default=None, help="save each stage's model here (the scored stage's label-free-selected epoch)")
     t.set_defaults(func=_cmd_train)
 
+    sub.add_parser("tune", add_help=False, help="per-fold search with Ray Tune + Optuna (= python tune.py; "
+                                                 "`vidsum tune --help`)")
+
     r = sub.add_parser("report", help="mean ± std per method/dataset from the Parquet leaderboards")
     r.add_argument("results_dir", nargs="?", default="results")
     r.set_defaults(func=_cmd_report)
@@ -220,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tune"]:  # tune.py's own parser: its --help and errors read "vidsum tune"
+        from vidsum.tuning.cli import main as tune_main
+
+        return tune_main(argv[1:], prog="vidsum tune")
     from vidsum import progress
 
     args = build_parser().parse_args(argv)
