@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import math
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from vidsum.data.splits import Split, load_splits, validation_holdout
+from vidsum.distributed.storage import Storage, fetch_results, mirror_results
 from vidsum.tuning import timeline
 from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
                                       train_stages_on_ray)
@@ -78,6 +80,10 @@ from vidsum.tuning.space import ParamSpec, SearchSpace
 
 # CPU held by a Tune trial that only drives Train workers (0 is rejected by Tune).
 DRIVER_CPU = 0.01
+# Tune restarts a failed trial (its process or node died) this often, from its last checkpoint.
+TRIAL_MAX_FAILURES = 2
+# A final fit task whose worker or node dies is run again (from the start) this often.
+FINAL_MAX_RETRIES = 2
 
 
 # ---------------------------------------------------------------------- Optuna distributions
@@ -280,12 +286,17 @@ def tune_fold(
     verbose: bool = False,
     while_waiting=None,
     quiet: bool = False,
+    storage: Storage | None = None,
+    crash_once: dict[str, Any] | None = None,
 ) -> FoldSearch:
     """Search one fold; takes the tune-train and validation keys only (never a Split).
 
     while_waiting: an optional no-argument callable run every few seconds during the search.
     verbose / quiet: a line per trial epoch / no per-trial lines (see :class:`_TrialRows`).
+    storage: where Ray Tune keeps the trials and their checkpoints (``ray_tune/`` below it;
+    default: ``results_dir``). crash_once: fault injection for tests (TrialContext.crash_once).
     """
+    storage = storage or Storage.parse(results_dir)
     t0 = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     overlap = sorted(set(train_keys) & set(val_keys))
@@ -293,9 +304,9 @@ def tune_fold(
         raise ValueError(f"tune_fold: need disjoint, non-empty train/val keys (overlap: {overlap})")
     journal = results_dir / "optuna" / f"{run_id}.journal"
     journal.parent.mkdir(parents=True, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(str(journal)))
+    journal_storage = JournalStorage(JournalFileBackend(str(journal)))
     study_name = f"fold{fold}"
-    study = _study(storage, study_name)
+    study = _study(journal_storage, study_name)
     stale = _close_interrupted(study)
     done = len(finished_trials(study))
     remaining = max(0, n_trials - done)
@@ -314,11 +325,12 @@ def tune_fold(
             constant_liar=budget.max_concurrent != 1)
         searcher = OptunaSearch(
             space=distributions(space), metric="objective", mode="max", sampler=sampler, study_name=study_name,
-            storage=storage, points_to_evaluate=[default_point] if in_space and not study.trials else None)
+            storage=journal_storage, points_to_evaluate=[default_point] if in_space and not study.trials else None)
         max_t = epochs[method.scored_epochs]
         scheduler = ASHAScheduler(time_attr="scored_epoch", metric="objective", mode="max", max_t=max_t,
                                   grace_period=min(budget.grace_period, max_t), reduction_factor=budget.reduction_factor)
-        ctx = TrialContext(method.name, data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus)
+        ctx = TrialContext(method.name, data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus,
+                           crash_once)
         resources = {"cpu": 1.0, "gpu": gpus} if workers == 0 else {"cpu": DRIVER_CPU}
         trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), resources)
         print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
@@ -331,7 +343,10 @@ def tune_fold(
                                             max_concurrent_trials=budget.max_concurrent or None),
             # (reuse_actors=True is refused for function trainables in Ray 2.60: "requires reset_config()")
             run_config=ray.tune.RunConfig(
-                name=f"{run_id}-fold{fold}-{int(time.time())}", storage_path=str((results_dir / "ray_tune").resolve()),
+                name=f"{run_id}-fold{fold}-{int(time.time())}", **storage.ray_storage("ray_tune"),
+                # a trial whose process or node dies restarts from its last checkpoint
+                failure_config=ray.tune.FailureConfig(max_failures=TRIAL_MAX_FAILURES),
+                checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
                 callbacks=[rows] + ([_Every(while_waiting)] if while_waiting else []), verbose=0),
         )
         tuner.fit()
@@ -339,7 +354,7 @@ def tune_fold(
         if rows.ended < remaining:  # Tune returns normally after Ctrl-C
             raise RuntimeError(f"fold {fold}: the search stopped after {rows.ended} of {remaining} trial(s) "
                                f"(interrupted?); run again with --resume to continue it")
-    study = _study(storage, study_name)
+    study = _study(journal_storage, study_name)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None
                 and not math.isnan(t.value)]
     if not complete:
@@ -362,6 +377,11 @@ def run_final(job: FinalJob) -> FoldResult:
     cfg = method.config_cls.from_dict(job.cfg)
     dataset = prepare_data(spec, quiet=True)
     split = Split(job.train_keys, job.test_keys)
+    if job.upload_to is not None:  # remote storage: write the models here, then upload them
+        with tempfile.TemporaryDirectory(prefix="vidsum-final-") as tmp:
+            result = run_final(replace(job, checkpoint_dir=tmp, upload_to=None))
+            Storage(**job.upload_to).upload(tmp)
+        return result
     if job.workers == 0:
         torch.set_num_threads(1)
         device = torch.device("cuda" if job.gpus > 0 and torch.cuda.is_available() else "cpu")
@@ -381,6 +401,23 @@ def run_final(job: FinalJob) -> FoldResult:
 
 
 # ------------------------------------------------------------------------------ whole search
+
+
+def warn_if_unshared(storage: Storage) -> bool:
+    """On a cluster of more than one node, say loudly that a local storage path must be shared.
+
+    Ray (since 2.7) does not sync files between nodes; its docs ("Configuring Persistent
+    Storage") require cloud storage or a shared filesystem for multi-node runs. Returns whether
+    it warned."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) < 2 or not storage.is_local:
+        return False
+    print(f"\n*** WARNING: a cluster of {len(nodes)} nodes with a LOCAL storage path ({storage.uri}): this path must be\n"
+          f"*** the same shared folder on EVERY node (e.g. an NFS mount). Ray does not copy files between nodes\n"
+          f"*** (Ray docs, \"Configuring Persistent Storage\": multi-node runs need cloud storage or a shared\n"
+          f"*** filesystem): otherwise trial checkpoints and the final models stay on the worker that wrote them.\n"
+          f"*** Use --storage s3://bucket/prefix (or a shared path).\n", file=sys.stderr, flush=True)
+    return True
 
 
 def run_search(o: SearchOptions) -> dict[str, Any]:
@@ -404,16 +441,24 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     bad = [f for f in folds if not 0 <= f < len(splits)]
     if bad:
         raise ValueError(f"--folds {bad} out of range: {o.dataset}/{o.splits} has folds 0..{len(splits) - 1}")
+    storage = Storage.parse(o.storage or results_dir, o.storage_endpoint)
+    if o.resume:
+        fetched = fetch_results(storage, results_dir)
+        if fetched:
+            print(f"--resume: fetched {', '.join(fetched)} from {storage.uri} into {results_dir}", flush=True)
+    warn_if_unshared(storage)
     run_id = resolve_run_id(results_dir, o, space)
     done = folds_done(results_dir, run_id, method.name) if o.resume else set()
     run_row = {"run_id": run_id, "method": method.name, "dataset": o.dataset, **dataset.row_tags(),
                "split_set": o.splits, "commit": leaderboard.git_commit()}
     trial_row = {k: run_row[k] for k in ("run_id", "method", "dataset", "features", "cue", "strength", "split_set")}
     print(f"run {run_id}: {method.name} on {o.dataset}/{o.splits} folds {folds}, preset {o.preset}, space {space.name}, "
-          f"{n_trials} trials/fold, results in {results_dir}", flush=True)
+          f"{n_trials} trials/fold, results in {results_dir}"
+          + ("" if storage.uri == str(results_dir) else f", storage {storage.uri}"), flush=True)
 
     final_cpu = 1.0 if o.workers_per_trial == 0 else DRIVER_CPU
-    final_remote = ray.remote(run_final).options(num_cpus=final_cpu, num_gpus=o.gpus_per_trial if o.workers_per_trial == 0 else 0)
+    final_remote = ray.remote(run_final).options(num_cpus=final_cpu, num_gpus=o.gpus_per_trial if o.workers_per_trial == 0 else 0,
+                                                 max_retries=FINAL_MAX_RETRIES)
     pending: dict[Any, tuple[int, tuple[str, ...], dict[str, Any], float]] = {}
     waiting: list[tuple[FinalJob, str, tuple[int, tuple[str, ...], dict[str, Any], float]]] = []  # (job, line, info)
     summary: dict[str, Any] = {"run_id": run_id, "folds": {}, "skipped": sorted(done & set(folds))}
@@ -442,6 +487,7 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
             fold, test_keys, row, started = pending.pop(ref)
             result = ray.get(ref)
             rows = write_fold(results_dir, dataset, result, test_keys, row, fold)
+            mirror_results(storage, results_dir, run_id)
             print_fold(fold, method.name, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
             fit_s = result.fold_rows[0]["wall_s"] if result.fold_rows else 0.0
             now = time.perf_counter() - t0
@@ -465,12 +511,15 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
                           budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
                           base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
                           seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False),
-                          quiet=o.quiet or not progress_enabled())
+                          quiet=o.quiet or not progress_enabled(), storage=storage, crash_once=o.crash_once)
+        mirror_results(storage, results_dir, run_id)
         searches.append(timeline.Span(search_start, time.perf_counter() - t0))
         trial_s += found.trial_s
         cfg = trial_config(method, base, space, found.best_params)
+        models = storage.child("checkpoints", run_id, f"fold{fold}")
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
-                       str(results_dir / "checkpoints" / run_id / f"fold{fold}"), o.workers_per_trial, o.gpus_per_trial)
+                       models.uri if models.is_local else "", o.workers_per_trial, o.gpus_per_trial,
+                       None if models.is_local else models.to_dict())
         line = (f"[fold {fold}] final fit with the best parameters "
                 f"({fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started")
         waiting.append((job, line, (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)))

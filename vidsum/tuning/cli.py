@@ -5,6 +5,7 @@
     python tune.py --dataset summe --method drdsn       # the DR-DSN baseline
     python tune.py --dataset tvsum --preset paper --gpus-per-trial 1 --address auto
     python tune.py --dataset summe --resume             # continue a killed run
+    python tune.py --dataset summe --address auto --storage s3://bucket/runs   # a cluster: storage every node reaches
 
 Without the real eccv16 file (--data-dir / $VIDSUM_DATA / ./data) it runs on the stand-in
 dataset (real annotations, generated features), says so, and tags every row features=generated
@@ -57,6 +58,13 @@ def build_parser(prog: str = "tune.py") -> argparse.ArgumentParser:
                    help="stand-in only: planted signal strength in [0, 1] (default 0.8; 0 = the control)")
     p.add_argument("--address", default=None, help="Ray cluster to join, e.g. auto (default: start a local Ray)")
     p.add_argument("--results", default="results", help="leaderboard folder (default: results)")
+    p.add_argument("--storage", default=None, metavar="URI",
+                   help="where Ray Tune/Train storage, every checkpoint and the final models go, and the leaderboards "
+                        "and Optuna journal are mirrored after every fold: a path (shared by every node of a cluster) "
+                        "or s3://bucket/prefix, gs://... (default: --results)")
+    p.add_argument("--storage-endpoint", default=None, metavar="URL",
+                   help="S3-compatible endpoint for --storage s3://... (MinIO, Ceph, moto), e.g. http://127.0.0.1:9000 "
+                        "(default: AWS_ENDPOINT_URL or AWS)")
     p.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default 0)")
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: the preset's; 0: resources)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -87,7 +95,8 @@ def main(argv: list[str] | None = None, prog: str = "tune.py") -> int:
     options = SearchOptions(
         dataset=args.dataset, method=args.method, splits=args.splits, folds=args.folds, trials=args.trials, preset=args.preset,
         space=args.space, gpus_per_trial=args.gpus_per_trial, workers_per_trial=args.workers_per_trial,
-        resume=args.resume, data_dir=args.data_dir, results=args.results, seed=args.seed,
+        resume=args.resume, data_dir=args.data_dir, results=args.results, storage=args.storage,
+        storage_endpoint=args.storage_endpoint, seed=args.seed,
         max_concurrent=args.max_concurrent, verbose=args.verbose, quiet=args.quiet, config_overrides=overrides,
         cue=args.cue, strength=args.strength)
     try:

@@ -82,6 +82,9 @@ class TrialContext:
     epochs: dict[str, int]
     workers: int = 0
     gpus: float = 0.0
+    # fault injection for tests: {'after_epoch', 'marker'[, 'delay_s']} -- the first trial to
+    # report that scored epoch exits hard after its checkpoint, once (the marker file remembers)
+    crash_once: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,12 @@ class FinalJob:
     test_keys: tuple[str, ...]
     cfg: dict[str, Any]
     split_set: str
-    checkpoint_dir: str
+    checkpoint_dir: str  # where the models are written (a temp folder when ``upload_to`` is set)
     workers: int = 0
     gpus: float = 0.0
+    # a remote storage folder (vidsum.distributed.storage.Storage.to_dict) that receives the
+    # models once the fit is done; None: checkpoint_dir is their final place (a local or shared path)
+    upload_to: dict[str, Any] | None = None
 
 
 # ----------------------------------------------------------------------------------- options
@@ -119,6 +125,10 @@ class SearchOptions:
     resume: bool = False
     data_dir: str | None = None
     results: str | os.PathLike = "results"
+    # where Ray Tune / Train storage, checkpoints and final models go, and the leaderboards are
+    # mirrored (vidsum.distributed.storage): a path or s3://bucket/prefix; None: ``results``
+    storage: str | None = None
+    storage_endpoint: str | None = None  # S3-compatible endpoint URL (MinIO, moto, ...)
     seed: int = 0
     max_concurrent: int | None = None
     verbose: bool = False
@@ -130,6 +140,7 @@ class SearchOptions:
     strength: float | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
     budget: TuneBudget | None = None
+    crash_once: dict[str, Any] | None = None  # fault injection for tests (TrialContext.crash_once)
 
 
 def check_options(o: SearchOptions) -> SearchSpace:
@@ -154,6 +165,15 @@ def check_options(o: SearchOptions) -> SearchSpace:
         raise ValueError(f"max_concurrent must be >= 0, got {o.max_concurrent}")
     if o.folds is not None and (not o.folds or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in o.folds)):
         raise ValueError(f"folds must be a non-empty list of fold numbers >= 0, got {o.folds!r}")
+    if o.storage is not None or o.storage_endpoint is not None:
+        from vidsum.distributed.storage import Storage  # pyarrow only
+
+        if o.storage is None:
+            raise ValueError("--storage-endpoint needs --storage s3://...")
+        if not Storage.parse(o.storage, o.storage_endpoint).is_local and o.workers_per_trial > 0:
+            raise ValueError("--storage s3://... (or another remote URI) with --workers-per-trial >= 1 is not supported "
+                             "yet (Ray Train stage inputs are read from local paths); use --workers-per-trial 0 or a "
+                             "shared path")
     if o.cue is not None:
         check_cue(o.cue)
     if o.strength is not None:
