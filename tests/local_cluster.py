@@ -92,8 +92,9 @@ class Node:
     proc: subprocess.Popen | None = None
 
     def raylet_pid(self) -> int | None:
-        """Pid of this node's raylet (found by its --temp-dir... via the session's node ip/pid files)."""
-        out = subprocess.run(["pgrep", "-f", f"raylet.*{self.temp_dir}"], capture_output=True, text=True).stdout.split()
+        """Pid of this node's raylet: the raylet binary whose socket lies in this node's temp dir."""
+        pattern = f"^[^ ]*/raylet/raylet .*--raylet_socket_name={self.temp_dir}/"
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
         return int(out[0]) if out else None
 
 

@@ -344,7 +344,8 @@ def test_tune_cli_with_s3_storage_puts_models_checkpoints_and_mirrors_in_the_buc
         for name in ("trials.parquet", "folds.parquet", "videos.parquet", f"optuna/{run_id}.journal"):
             assert f"run/{name}" in keys, keys
         assert {f"run/checkpoints/{run_id}/fold0/{f}" for f in ("generator.pt", "summarizer.pt")} <= set(keys)
-        assert any(k.startswith("run/ray_tune/") for k in keys)
+        trial_files = [k for k in keys if k.startswith("run/ray_tune/") and "/checkpoint_" in k]
+        assert {k.rsplit("/", 1)[1] for k in trial_files} >= {"state.pt", "history.json", "input-generator.pt"}
         assert not (results / "checkpoints").exists() and not (results / "ray_tune").exists()
         mirrored = tmp_path / "mirrored.parquet"
         s3.client().download_file("single", "run/trials.parquet", str(mirrored))
@@ -359,3 +360,46 @@ def test_tune_cli_with_s3_storage_puts_models_checkpoints_and_mirrors_in_the_buc
     finally:
         s3.stop()
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _reported_rows(ray_tune_dir: Path) -> dict[str, list[dict]]:
+    """{trial id: every result it reported, in order} from Tune's result.json files."""
+    out: dict[str, list[dict]] = {}
+    for path in ray_tune_dir.glob("*/*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows:
+            out.setdefault(rows[0]["trial_id"], []).extend(rows)
+    return out
+
+
+def test_a_killed_in_process_trial_resumes_after_its_last_checkpoint(ray_root, data_dir, space_file, tmp_path):
+    """--workers-per-trial 0: each scored epoch reports a Tune checkpoint (loop state + the
+    generator); a trial whose process dies after scored epoch 0 is restarted by Tune's
+    FailureConfig and continues at epoch 1 (resumed_from 0), without pretraining again; the fold
+    ends with one trials row per trial and each trial once (COMPLETE) in the Optuna study."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from vidsum.distributed.search import run_search
+    from vidsum.tuning.plan import TuneBudget
+
+    results = tmp_path / "results"
+    marker = tmp_path / "crashed"
+    budget = TuneBudget(trials=2, max_concurrent=2, pretrain_frac=0.5, scored_frac=1.0, grace_period=3, reduction_factor=2)
+    summary = run_search(_options(space_file, data_dir, results, budget=budget,
+                                  crash_once={"after_epoch": 0, "marker": str(marker), "delay_s": 1.0}))
+    assert marker.exists(), "no trial crashed"
+    trials = leaderboard.read_table(results, "trials")
+    assert len(trials) == 2 and trials["trial_id"].is_unique and set(trials["status"]) == {"TERMINATED"}
+    rows = _reported_rows(results / "ray_tune")
+    assert set(rows) == set(trials["trial_id"])
+    resumed = {t: r for t, r in rows.items() if any(x["resumed_from"] >= 0 for x in r)}
+    assert len(resumed) == 1, {t: [(x["scored_epoch"], x["resumed_from"]) for x in r] for t, r in rows.items()}
+    (tid, seq), = resumed.items()
+    after = [x for x in seq if x["resumed_from"] >= 0]
+    assert {x["resumed_from"] for x in after} == {0} and after[0]["scored_epoch"] == 2  # epoch 1 is the next one
+    assert [x["scored_epoch"] for x in after] == [2, 3]
+    study = optuna.load_study(study_name="fold0", storage=JournalStorage(JournalFileBackend(
+        str(results / "optuna" / f"{summary['run_id']}.journal"))))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert len(leaderboard.read_table(results, "folds")) == 6

@@ -43,7 +43,9 @@ inside the trial with ray.tune.integration.ray_train.TuneReportCallback; the tri
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -69,9 +71,10 @@ from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_
 from vidsum.progress import EpochProgress
 from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
+from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
 from vidsum.training.fold import FoldResult, run_fold
 from vidsum.training.loop import Runtime
-from vidsum.training.methods import Method, fit_stages, get_method
+from vidsum.training.methods import Method, get_method
 from vidsum.tuning.plan import (TUNE_DEFAULTS, FinalJob, SearchOptions, TrialContext, TuneBudget, check_options,
                                 final_fit_slots, trial_config)
 from vidsum.tuning.rows import (fmt_epochs, fmt_params, folds_done, print_fold, resolve_run_id, trial_epoch_line,
@@ -106,16 +109,108 @@ def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
 # --------------------------------------------------------------------------------- the trial
 
 
-def _tune_reporter(rule: str):
-    """Runtime.report for an in-process trial: one Tune result per scored epoch."""
-    history: list[dict[str, Any]] = []
+# What an in-process trial's checkpoint folder holds (one per scored epoch, kept by Tune in its storage).
+TRIAL_STATE = "state.pt"  # the scored stage's loop state (vidsum.training.checkpoint): model, optimiser, RNG, history
+TRIAL_HISTORY = "history.json"  # the rows reported so far (the running objective is rebuilt from them)
 
-    def report(row: dict[str, Any], state: dict[str, Any] | None) -> None:
-        metrics = running_objective(row, rule, history)
-        history.append(metrics)
-        ray.tune.report({k: v for k, v in metrics.items() if k != "stage"})
 
-    return report
+def _input_file(stage_name: str) -> str:
+    """The checkpoint file of an earlier stage's model (TR-SUM's generator) in a trial checkpoint."""
+    return f"input-{stage_name}.pt"
+
+
+def _model_state(stage, model, cfg, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A finished earlier stage's model as a checkpoint state (``Stage.load`` rebuilds it)."""
+    return {"kind": stage.kind, "epoch": getattr(cfg, stage.epochs) - 1, "model": model.state_dict(),
+            "model_config": model.config, "extra": stage.export(model), "history": list(history)}
+
+
+class _TrialReporter:
+    """Runtime.report for an in-process trial: one Tune result per scored epoch, with a checkpoint.
+
+    The checkpoint holds the loop's state, the reported rows and the models of the stages before
+    the scored one (``inputs``: {stage name: checkpoint state}), so a trial restarted by Tune's
+    FailureConfig -- on any node -- continues at the epoch after it without redoing pretraining.
+    Every row gets ``resumed_from``: the checkpoint epoch this attempt started from (-1: fresh).
+    crash_once: TrialContext.crash_once (fault injection for tests).
+    """
+
+    def __init__(self, rule: str, history: list[dict[str, Any]], resumed_from: int,
+                 inputs: dict[str, dict[str, Any]], crash_once: dict[str, Any] | None = None):
+        self.rule, self.history, self.resumed_from = rule, history, resumed_from
+        self.inputs, self.crash_once = inputs, crash_once
+
+    def __call__(self, row: dict[str, Any], state: dict[str, Any] | None) -> None:
+        metrics = running_objective({**row, "resumed_from": self.resumed_from}, self.rule, self.history)
+        self.history.append(metrics)
+        # node_id: where this epoch ran (a trial restarted after a node loss shows the move)
+        result = {**{k: v for k, v in metrics.items() if k != "stage"}, "node_id": ray.get_runtime_context().get_node_id()}
+        if state is None:
+            ray.tune.report(result)
+        else:
+            with tempfile.TemporaryDirectory(prefix="vidsum-trial-") as tmp:
+                save_checkpoint(Path(tmp) / TRIAL_STATE, state)
+                (Path(tmp) / TRIAL_HISTORY).write_text(json.dumps(self.history, default=float))
+                for name, input_state in self.inputs.items():
+                    save_checkpoint(Path(tmp) / _input_file(name), input_state)
+                # persisted to the experiment's storage before report returns
+                ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(tmp))
+        self._maybe_crash(int(row["epoch"]))
+
+    def _maybe_crash(self, epoch: int) -> None:
+        c = self.crash_once
+        if not c or epoch != int(c["after_epoch"]):
+            return
+        try:  # exclusive create: of trials running at once, one crashes
+            os.close(os.open(c["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        time.sleep(float(c.get("delay_s", 1.0)))  # let the driver take the reported result first
+        os._exit(1)
+
+
+def _trial_checkpoint(method: Method) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(scored stage's loop state, reported rows, {earlier stage: model state}) of this trial's
+    last checkpoint (``ray.tune.get_checkpoint``), or (None, [], {}) on its first attempt."""
+    ckpt = ray.tune.get_checkpoint()
+    if ckpt is None:
+        return None, [], {}
+    with ckpt.as_directory() as d:
+        state = load_checkpoint(Path(d) / TRIAL_STATE, expect_kind=method.scored.kind)
+        history = json.loads((Path(d) / TRIAL_HISTORY).read_text())
+        inputs = {s.name: load_checkpoint(Path(d) / _input_file(s.name), expect_kind=s.kind)
+                  for s in method.stages if s is not method.scored and (Path(d) / _input_file(s.name)).exists()}
+    return state, history, inputs
+
+
+def _run_trial_in_process(method: Method, cfg: Any, ctx: TrialContext, spec: DataSpec) -> None:
+    """The stages of ``method`` in this process; the scored stage reports (and checkpoints) each epoch.
+
+    On a restart the scored stage resumes from the trial's last checkpoint and the earlier stages'
+    models come from it too (their training is not redone); a trial killed before its first scored
+    epoch starts over."""
+    if method.stages[-1] is not method.scored:
+        raise ValueError(f"{method.name}: in-process trials expect the scored stage last")
+    torch.set_num_threads(1)
+    videos = load_videos(spec, list(ctx.train_keys) + list(ctx.val_keys))
+    train = [videos[k] for k in ctx.train_keys]
+    val = [videos[k] for k in ctx.val_keys]
+    device = torch.device("cuda" if ctx.gpus > 0 and torch.cuda.is_available() else "cpu")
+    resume, history, saved = _trial_checkpoint(method)
+    models: dict[str, Any] = {}
+    states: dict[str, dict[str, Any]] = {}
+    for stage in method.stages[:-1]:
+        if stage.name in saved:
+            states[stage.name] = saved[stage.name]
+            models[stage.name] = stage.load(saved[stage.name]).to(device)
+        else:  # unscored stages report nothing: every Tune result carries the objective
+            model, stage_history, _ = stage.train(cfg, train, Runtime(device=device), inputs=dict(models), val_videos=None,
+                                                  test_videos=None, dataset=spec.dataset)
+            models[stage.name], states[stage.name] = model, _model_state(stage, model, cfg, stage_history)
+    reporter = _TrialReporter(ctx.space.objective, history, -1 if resume is None else int(resume["epoch"]), states,
+                              ctx.crash_once)
+    method.scored.train(cfg, train, Runtime(device=device, report=reporter, resume=resume), inputs=dict(models),
+                        val_videos=val, test_videos=None, dataset=spec.dataset)
 
 
 def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
@@ -124,14 +219,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     cfg = trial_config(method, ctx.base, ctx.space, params, ctx.epochs)
     spec = DataSpec.from_dict(ctx.data)
     if ctx.workers == 0:
-        torch.set_num_threads(1)
-        videos = load_videos(spec, list(ctx.train_keys) + list(ctx.val_keys))
-        train = [videos[k] for k in ctx.train_keys]
-        val = [videos[k] for k in ctx.val_keys]
-        device = torch.device("cuda" if ctx.gpus > 0 and torch.cuda.is_available() else "cpu")
-        # Only the scored stage reports: every Tune result carries the objective.
-        fit_stages(method, cfg, train, val, None, spec.dataset, Runtime(device=device, report=_tune_reporter(ctx.space.objective)),
-                   report_unscored=False)
+        _run_trial_in_process(method, cfg, ctx, spec)
         return
     # Tune over Train: this trial holds 0.01 CPU and drives ctx.workers DDP workers.
     from ray.tune.integration.ray_train import TuneReportCallback
