@@ -15,6 +15,7 @@ bucket; :attr:`MotoS3.env` is what a process needs to reach it (AWS_ENDPOINT_URL
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -141,9 +142,12 @@ class LocalCluster:
         self.nodes.append(node)
         return node
 
-    def start(self, workers: int = 2, cpus_per_worker: int = 1) -> LocalCluster:
+    def start(self, workers: int = 2, cpus_per_worker: int = 1, dashboard: bool = False) -> LocalCluster:
+        """Head (no CPUs) + ``workers`` worker nodes. ``dashboard``: the head runs the dashboard, whose
+        State API Ray Train needs to free the placement groups of trials Tune stops (STACK-NOTES)."""
         self.port = self.port or free_port()
-        self._start("head", ["--head", "--num-cpus", "0", "--port", str(self.port), "--include-dashboard", "false", "--dashboard-port", str(free_port()),
+        self._start("head", ["--head", "--num-cpus", "0", "--port", str(self.port),
+                             "--include-dashboard", str(dashboard).lower(), "--dashboard-port", str(free_port()),
                              "--ray-client-server-port", str(free_port()), "--min-worker-port", "20000",
                              "--max-worker-port", "29999"])
         for i in range(workers):
@@ -178,3 +182,4 @@ class LocalCluster:
         time.sleep(2)
         for node in reversed(self.nodes):
             self.kill_node(node, signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)

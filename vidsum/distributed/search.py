@@ -25,13 +25,24 @@ trial's row is appended when the trial ends. The Optuna study of fold k is store
 skips folds already in folds.parquet and runs only the trials a fold still lacks (finished
 trials stay in the study and keep informing TPE; interrupted ones are re-run).
 
+Storage (``--storage``, :mod:`vidsum.distributed.storage`; default the results folder): Tune's
+trials (``ray_tune/``), Ray Train's runs (``ray_train/``) and the final models
+(``checkpoints/<run_id>/fold<k>/``) go there, and the driver mirrors the leaderboards, the Optuna
+journal and the run ids there after every fold. An in-process trial reports a Tune checkpoint per
+scored epoch (:class:`_TrialReporter`); Tune's FailureConfig restarts a trial whose process or
+node died from it (``ray.tune.get_checkpoint``), at the next epoch, on any node.
+
 Final fits run as Ray tasks, so fold k's final fit overlaps fold k+1's search (on 2 cores, one
 core trains the final model while the other runs trials; ``final_fit_slots``).
 
 Ray 2.60 API relied on: ray.tune.Tuner(trainable, tune_config=ray.tune.TuneConfig(search_alg,
 scheduler, num_samples, max_concurrent_trials), run_config=ray.tune.RunConfig(name,
-storage_path, callbacks, verbose)) -- ray.tune.RunConfig, NOT ray.train.RunConfig;
-ray.tune.with_parameters / with_resources; ray.tune.report(metrics) in a function trainable;
+storage_path, storage_filesystem, failure_config=ray.tune.FailureConfig(max_failures),
+checkpoint_config=ray.tune.CheckpointConfig(num_to_keep), callbacks, verbose)) -- ray.tune.RunConfig, NOT ray.train.RunConfig;
+ray.tune.with_parameters / with_resources; ray.tune.report(metrics, checkpoint=
+ray.tune.Checkpoint.from_directory(d)) in a function trainable (persisted before it returns),
+ray.tune.get_checkpoint(), ray.tune.get_context().get_trial_id();
+ray.get_runtime_context().get_node_id();
 ray.tune.search.optuna.OptunaSearch(space=<optuna distributions>, metric, mode,
 points_to_evaluate, sampler, study_name, storage=<optuna BaseStorage>) -- it creates the study
 with load_if_exists=True; ray.tune.schedulers.ASHAScheduler(time_attr, metric, mode, max_t,
@@ -224,7 +235,9 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     # Tune over Train: this trial holds 0.01 CPU and drives ctx.workers DDP workers.
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    storage = ray.tune.get_context().get_trial_dir()
+    # Train's runs of this trial: below --storage (every node reaches it), else the trial's own folder
+    trial_id = ray.tune.get_context().get_trial_id()
+    storage = ctx.storage.child(f"trial-{trial_id}") if ctx.storage is not None else ray.tune.get_context().get_trial_dir()
     common = dict(num_workers=ctx.workers, use_gpu=ctx.gpus > 0, storage_path=storage, max_failures=1,
                   gpus_per_worker=(ctx.gpus / ctx.workers) if ctx.gpus > 0 else None)
     # Only the scored stage reports to Tune: one result per epoch (ASHA's time unit).
@@ -417,8 +430,9 @@ def tune_fold(
         max_t = epochs[method.scored_epochs]
         scheduler = ASHAScheduler(time_attr="scored_epoch", metric="objective", mode="max", max_t=max_t,
                                   grace_period=min(budget.grace_period, max_t), reduction_factor=budget.reduction_factor)
+        experiment = f"{run_id}-fold{fold}-{int(time.time())}"
         ctx = TrialContext(method.name, data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus,
-                           crash_once)
+                           crash_once, storage.child("ray_train", experiment) if workers else None)
         resources = {"cpu": 1.0, "gpu": gpus} if workers == 0 else {"cpu": DRIVER_CPU}
         trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), resources)
         print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
@@ -431,7 +445,7 @@ def tune_fold(
                                             max_concurrent_trials=budget.max_concurrent or None),
             # (reuse_actors=True is refused for function trainables in Ray 2.60: "requires reset_config()")
             run_config=ray.tune.RunConfig(
-                name=f"{run_id}-fold{fold}-{int(time.time())}", **storage.ray_storage("ray_tune"),
+                name=experiment, **storage.ray_storage("ray_tune"),
                 # a trial whose process or node dies restarts from its last checkpoint
                 failure_config=ray.tune.FailureConfig(max_failures=TRIAL_MAX_FAILURES),
                 checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
@@ -483,7 +497,7 @@ def run_final(job: FinalJob) -> FoldResult:
             epochs.close()
     on_ray = dict(num_workers=job.workers, use_gpu=job.gpus > 0,
                   gpus_per_worker=(job.gpus / job.workers) if job.gpus > 0 else None,
-                  storage_path=Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
+                  storage_path=job.train_storage or Path(job.checkpoint_dir) / "ray_train", name=f"final-fold{job.fold}")
     return run_fold(method, cfg, dataset, split, fold=job.fold, split_set=job.split_set, checkpoint_dir=job.checkpoint_dir,
                     train=train_stages_on_ray(method, spec, **on_ray))
 
@@ -607,7 +621,8 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         models = storage.child("checkpoints", run_id, f"fold{fold}")
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        models.uri if models.is_local else "", o.workers_per_trial, o.gpus_per_trial,
-                       None if models.is_local else models.to_dict())
+                       None if models.is_local else models.to_dict(),
+                       None if models.is_local else storage.child("ray_train", run_id, f"fold{fold}"))
         line = (f"[fold {fold}] final fit with the best parameters "
                 f"({fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started")
         waiting.append((job, line, (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)))

@@ -19,14 +19,17 @@ close to, not bit-identical with, an uninterrupted one: the checkpoint holds ran
 Workers load their videos themselves, by key, from the file the driver resolved
 (:class:`DataSpec`): only the keys a stage is given are read, so a tuning trial never holds a
 test video. On a multi-node cluster ``data_dir`` and ``storage_path`` must be the same path on
-every node (a shared mount; cluster.yaml mounts the data folder).
+every node (a shared mount; cluster.yaml mounts the data folder), or ``storage_path`` a
+:class:`vidsum.distributed.storage.Storage` every node reaches (s3://...; a stage's checkpoint,
+the next stage's input, is then named by a Storage and downloaded where it is read).
 
 Ray 2.60 API relied on (Train V2, the default in 2.60; pinned in pyproject):
   - ray.train.torch.TorchTrainer(train_loop_per_worker, train_loop_config=..., scaling_config=...,
     run_config=...); ``trainer.fit()`` -> ray.train.Result with ``.checkpoint``, ``.error`` and
     ``.return_value`` (what rank 0's loop returned).
   - ray.train.ScalingConfig(num_workers, use_gpu, resources_per_worker) (``trainer_resources`` is
-    rejected in V2); ray.train.RunConfig(name, storage_path, failure_config, checkpoint_config,
+    rejected in V2); ray.train.RunConfig(name, storage_path, storage_filesystem, failure_config,
+    checkpoint_config,
     callbacks) -- a different class from ray.tune.RunConfig; ray.train.FailureConfig(max_failures)
     (``fail_fast`` is gone); ray.train.CheckpointConfig(num_to_keep).
   - ray.train.get_context().get_world_rank() / .get_world_size().
@@ -62,6 +65,7 @@ import torch.nn as nn
 from vidsum.data.datasets import Dataset, attach_user_scores, load_dataset, standin_path
 from vidsum.data.download import real_h5_path
 from vidsum.data.eccv16 import Video, read_file
+from vidsum.distributed.storage import Storage
 from vidsum.progress import EpochProgress
 from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
 from vidsum.training.loop import Runtime
@@ -241,9 +245,15 @@ def _latest_state(stage: Stage) -> tuple[dict[str, Any] | None, list[dict[str, A
     return state, history
 
 
-def load_stage_model(name: str, path: str | os.PathLike) -> nn.Module:
-    """The model of stage ``name`` in a checkpoint file (CPU, eval mode)."""
+def load_stage_model(name: str, path: str | os.PathLike | Storage) -> nn.Module:
+    """The model of stage ``name`` in a checkpoint file (CPU, eval mode): a local path, or a
+    :class:`Storage` naming the file in remote storage (downloaded to a temporary folder)."""
     _, stage = find_stage(name)
+    if isinstance(path, Storage):
+        with tempfile.TemporaryDirectory(prefix="vidsum-input-") as tmp:
+            if not path.download(Path(tmp) / STATE_FILE):
+                raise FileNotFoundError(f"{name} checkpoint not found: {path.uri}")
+            return stage.load(load_checkpoint(Path(tmp) / STATE_FILE, expect_kind=stage.kind))
     return stage.load(load_checkpoint(path, expect_kind=stage.kind))
 
 
@@ -291,13 +301,14 @@ class StageFit:
 
     model:      the stage's trained model (CPU, eval mode, last epoch; ``Stage.load``)
     history:    reported rows, one per epoch (losses averaged over ranks)
-    checkpoint: path of the last checkpoint's ``state.pt`` (later stages read their inputs from it)
+    checkpoint: the last checkpoint's ``state.pt`` (later stages read their inputs from it): a
+                local path, or a :class:`Storage` naming the file when the storage is remote
     best:       the scored stage: the loop's per-rule {'epoch', 'value', 'state'}; {} otherwise
     """
 
     model: nn.Module
     history: list[dict[str, Any]]
-    checkpoint: Path
+    checkpoint: Path | Storage
     best: dict[str, dict[str, Any]]
 
 
@@ -320,12 +331,12 @@ def fit_stage_full(
     *,
     val_keys: list[str] | tuple[str, ...] = (),
     test_keys: list[str] | tuple[str, ...] = (),
-    inputs: dict[str, str | os.PathLike] | None = None,
+    inputs: dict[str, str | os.PathLike | Storage] | None = None,
     num_workers: int = 2,
     use_gpu: bool = False,
     cpus_per_worker: float | None = None,
     gpus_per_worker: float | None = None,
-    storage_path: str | os.PathLike,
+    storage_path: str | os.PathLike | Storage,
     name: str | None = None,
     max_failures: int = 2,
     checkpoint_every: int = 1,
@@ -336,36 +347,38 @@ def fit_stage_full(
 ) -> StageFit:
     """Run stage ``stage`` (a stage name of the registry) under TorchTrainer and load what it
     produced (see :class:`StageFit`). ``inputs``: {earlier stage of the method: its checkpoint
-    file} (a StageFit's ``checkpoint``), one for every stage before this one."""
+    file} (a StageFit's ``checkpoint``), one for every stage before this one. ``storage_path``: Ray
+    Train's storage, a local (on a cluster: shared) path or a :class:`Storage` (e.g. s3://...)."""
     method, stage_info = find_stage(stage)
-    inputs = {k: Path(v) for k, v in (inputs or {}).items()}
+    inputs = {k: v if isinstance(v, Storage) else Path(v) for k, v in (inputs or {}).items()}
     needed = method.stage_names[: method.stage_names.index(stage)]
     missing = [n for n in needed if n not in inputs]
     if missing or set(inputs) - set(needed):
         raise ValueError(f"the {stage} stage needs the checkpoints of the stages before it ({', '.join(needed) or 'none'}) "
                          f"as inputs, got {', '.join(inputs) or 'none'}")
     for n, path in inputs.items():
-        if not path.exists():
-            raise FileNotFoundError(f"{n} checkpoint not found: {path}")
+        if not (path.exists() if isinstance(path, Path) else path.exists()):
+            raise FileNotFoundError(f"{n} checkpoint not found: {path if isinstance(path, Path) else path.uri}")
     if not train_keys:
         raise ValueError("fit_stage: no training keys")
     if max_failures < -1 or checkpoint_every < 1:
         raise ValueError(f"max_failures must be >= -1 and checkpoint_every >= 1, got {max_failures}, {checkpoint_every}")
     loop_config = {
         "stage": stage, "cfg": cfg.to_dict(), "data": data.to_dict(), "train_keys": list(train_keys),
-        "val_keys": list(val_keys), "test_keys": list(test_keys), "inputs": {k: str(v) for k, v in inputs.items()},
+        "val_keys": list(val_keys), "test_keys": list(test_keys), "inputs": {k: v if isinstance(v, Storage) else str(v) for k, v in inputs.items()},
         "threads": max(1, int(cpus_per_worker or 1)), "checkpoint_every": checkpoint_every,
         "objective": objective, "crash_once": crash_once,
     }
-    storage = Path(storage_path).resolve()
-    storage.mkdir(parents=True, exist_ok=True)
+    storage = storage_path if isinstance(storage_path, Storage) else Storage.parse(storage_path)
+    if storage.is_local:
+        storage.local_path.mkdir(parents=True, exist_ok=True)
     trainer = ray.train.torch.TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
         scaling_config=scaling(num_workers, use_gpu, cpus_per_worker, gpus_per_worker),
         run_config=ray.train.RunConfig(
             name=name or f"{method.name}-{stage}",
-            storage_path=str(storage),
+            **storage.ray_storage(),
             failure_config=ray.train.FailureConfig(max_failures=max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep_checkpoints),
             callbacks=callbacks or None,
@@ -381,7 +394,11 @@ def fit_stage_full(
         raise RuntimeError(f"Ray Train {stage} stage reported no checkpoint (0 epochs?)")
     with result.checkpoint.as_directory() as d:
         state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=stage_info.kind)
-    checkpoint = Path(result.checkpoint.path) / STATE_FILE
+    if storage.is_local:
+        checkpoint: Path | Storage = Path(result.checkpoint.path) / STATE_FILE
+    else:  # result.checkpoint.path is a path on the storage's filesystem: bucket/prefix/...
+        checkpoint = Storage(f"{storage.uri.split('://', 1)[0]}://{result.checkpoint.path.strip('/')}/{STATE_FILE}",
+                             storage.endpoint)
     history = (result.return_value or {}).get("history") or list(state["history"])
     best = state["extra"]["best"] if stage_info is method.scored else {}
     return StageFit(stage_info.load(state), history, checkpoint, best)
@@ -418,7 +435,7 @@ def fit_stage(
 
 
 def train_stages_on_ray(method: Method, data: DataSpec, *, num_workers: int, use_gpu: bool,
-                        storage_path: str | os.PathLike, max_failures: int = 2, gpus_per_worker: float | None = None,
+                        storage_path: str | os.PathLike | Storage, max_failures: int = 2, gpus_per_worker: float | None = None,
                         cpus_per_worker: float | None = None, name: str = "fold"):
     """A ``fold.TrainStages`` that runs every stage of ``method`` under TorchTrainer, in order
     (``fold.run_fold(..., train=...)``); each stage reads the checkpoints of the ones before it."""

@@ -85,6 +85,9 @@ class TrialContext:
     # fault injection for tests: {'after_epoch', 'marker'[, 'delay_s']} -- the first trial to
     # report that scored epoch exits hard after its checkpoint, once (the marker file remembers)
     crash_once: dict[str, Any] | None = None
+    # Ray Train trials (workers >= 1): a vidsum.distributed.storage.Storage their runs go below
+    # (``trial-<id>/``); None: the trial's own folder
+    storage: Any = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class FinalJob:
     # a remote storage folder (vidsum.distributed.storage.Storage.to_dict) that receives the
     # models once the fit is done; None: checkpoint_dir is their final place (a local or shared path)
     upload_to: dict[str, Any] | None = None
+    # Ray Train's storage for workers >= 1 (a Storage); None: checkpoint_dir / 'ray_train'
+    train_storage: Any = None
 
 
 # ----------------------------------------------------------------------------------- options
@@ -170,10 +175,7 @@ def check_options(o: SearchOptions) -> SearchSpace:
 
         if o.storage is None:
             raise ValueError("--storage-endpoint needs --storage s3://...")
-        if not Storage.parse(o.storage, o.storage_endpoint).is_local and o.workers_per_trial > 0:
-            raise ValueError("--storage s3://... (or another remote URI) with --workers-per-trial >= 1 is not supported "
-                             "yet (Ray Train stage inputs are read from local paths); use --workers-per-trial 0 or a "
-                             "shared path")
+        Storage.parse(o.storage, o.storage_endpoint)
     if o.cue is not None:
         check_cue(o.cue)
     if o.strength is not None:
