@@ -27,10 +27,14 @@ from pathlib import Path
 RAY = str(Path(__import__("sys").executable).with_name("ray"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(above: int = 40000) -> int:
+    """A free TCP port above ``above`` (below it lie the nodes' worker port ranges, 20000-33999)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port > above:
+            return port
 
 
 # ----------------------------------------------------------------------------------- S3
