@@ -122,6 +122,8 @@ def test_a_search_on_a_cluster_stores_everything_in_the_bucket(cluster, data, sp
     assert not (results / "checkpoints").exists() and not (results / "ray_tune").exists()
 
 
+@pytest.mark.skipif(os.environ.get("VIDSUM_CLUSTER_TRAIN_TEST") != "1",
+                    reason="~2.5 min and seen flaky with 2 trials on 2 cores: VIDSUM_CLUSTER_TRAIN_TEST=1 runs it")
 def test_b_ray_train_trials_and_final_fit_keep_their_runs_in_the_bucket(cluster, data, space_file, tmp_path):
     """--workers-per-trial 1: each trial's and the final fit's TorchTrainer runs use the bucket as
     Ray Train storage (checkpoints there; the summarizer stage reads the generator's from there)."""
