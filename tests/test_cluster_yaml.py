@@ -53,6 +53,17 @@ def test_provider_and_node_types(raw_config):
         assert worker["node_config"]["InstanceType"].startswith(("g", "p"))  # a GPU instance family
 
 
+def test_every_node_may_write_the_storage_and_the_documented_run_uses_it(raw_config):
+    """Trials and final fits run on the workers: they and the head need the bucket's role, and
+    the documented command passes --storage (Ray does not copy files between nodes)."""
+    config = prepared(raw_config)
+    for name, node in config["available_node_types"].items():
+        assert node["node_config"]["IamInstanceProfile"]["Name"] == "vidsum-storage", name
+    text = CLUSTER_YAML.read_text()
+    run = next(line for line in text.splitlines() if "ray exec" in line and "tune.py" in line)
+    assert "--storage s3://" in run and "--address auto" in run
+
+
 def test_project_and_data_are_mounted_and_installed(raw_config):
     config = prepared(raw_config)
     mounts = config["file_mounts"]
