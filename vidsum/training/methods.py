@@ -268,22 +268,20 @@ def get_method(name: str) -> Method:
     return method
 
 
-def find_stage(name: str) -> tuple[Method, Stage]:
-    """(method, stage) of the stage called ``name`` (its loop's ``stage`` value)."""
+def _find(matches: Callable[[Stage], bool], what: str) -> tuple[Method, Stage]:
     for method_name in method_names():
         method = get_method(method_name)
         for stage in method.stages:
-            if stage.name == name:
+            if matches(stage):
                 return method, stage
-    raise ValueError(f"unknown stage {name!r}")
+    raise ValueError(what)
+
+
+def find_stage(name: str) -> tuple[Method, Stage]:
+    """(method, stage) of the stage called ``name`` (its loop's ``stage`` value)."""
+    return _find(lambda stage: stage.name == name, f"unknown stage {name!r}")
 
 
 def find_kind(kind: str) -> tuple[Method, Stage]:
     """(method, stage) whose checkpoints are of ``kind``."""
-    for method_name in method_names():
-        method = get_method(method_name)
-        for stage in method.stages:
-            if stage.kind == kind:
-                return method, stage
-    raise ValueError(f"no registered method writes {kind!r} checkpoints")
-
+    return _find(lambda stage: stage.kind == kind, f"no registered method writes {kind!r} checkpoints")
