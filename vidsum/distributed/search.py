@@ -54,9 +54,7 @@ inside the trial with ray.tune.integration.ray_train.TuneReportCallback; the tri
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -77,8 +75,8 @@ from ray.tune.search.optuna import OptunaSearch
 from vidsum.data.splits import Split, load_splits, validation_holdout
 from vidsum.distributed.storage import Storage, fetch_results, mirror_results
 from vidsum.tuning import timeline
-from vidsum.distributed.train import (DataSpec, data_spec, fit_stage_full, load_videos, prepare_data, running_objective,
-                                      train_stages_on_ray)
+from vidsum.distributed.train import (DataSpec, crash_once_after, data_spec, fit_stage_full, load_videos, prepare_data,
+                                      read_state_dir, running_objective, train_stages_on_ray, write_state_dir)
 from vidsum.progress import EpochProgress
 from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
@@ -120,20 +118,14 @@ def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
 # --------------------------------------------------------------------------------- the trial
 
 
-# What an in-process trial's checkpoint folder holds (one per scored epoch, kept by Tune in its storage).
-TRIAL_STATE = "state.pt"  # the scored stage's loop state (vidsum.training.checkpoint): model, optimiser, RNG, history
-TRIAL_HISTORY = "history.json"  # the rows reported so far (the running objective is rebuilt from them)
+# An in-process trial's checkpoint folder (one per scored epoch, kept by Tune in its storage):
+# the scored stage's loop state and the rows reported so far (train.write_state_dir), plus the
+# models of the stages before it (_input_file).
 
 
 def _input_file(stage_name: str) -> str:
     """The checkpoint file of an earlier stage's model (TR-SUM's generator) in a trial checkpoint."""
     return f"input-{stage_name}.pt"
-
-
-def _model_state(stage, model, cfg, history: list[dict[str, Any]]) -> dict[str, Any]:
-    """A finished earlier stage's model as a checkpoint state (``Stage.load`` rebuilds it)."""
-    return {"kind": stage.kind, "epoch": getattr(cfg, stage.epochs) - 1, "model": model.state_dict(),
-            "model_config": model.config, "extra": stage.export(model), "history": list(history)}
 
 
 class _TrialReporter:
@@ -160,24 +152,12 @@ class _TrialReporter:
             ray.tune.report(result)
         else:
             with tempfile.TemporaryDirectory(prefix="vidsum-trial-") as tmp:
-                save_checkpoint(Path(tmp) / TRIAL_STATE, state)
-                (Path(tmp) / TRIAL_HISTORY).write_text(json.dumps(self.history, default=float))
+                write_state_dir(Path(tmp), state, self.history)
                 for name, input_state in self.inputs.items():
                     save_checkpoint(Path(tmp) / _input_file(name), input_state)
                 # persisted to the experiment's storage before report returns
                 ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(tmp))
-        self._maybe_crash(int(row["epoch"]))
-
-    def _maybe_crash(self, epoch: int) -> None:
-        c = self.crash_once
-        if not c or epoch != int(c["after_epoch"]):
-            return
-        try:  # exclusive create: of trials running at once, one crashes
-            os.close(os.open(c["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return
-        time.sleep(float(c.get("delay_s", 1.0)))  # let the driver take the reported result first
-        os._exit(1)
+        crash_once_after(self.crash_once, int(row["epoch"]))
 
 
 def _trial_checkpoint(method: Method) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -187,8 +167,7 @@ def _trial_checkpoint(method: Method) -> tuple[dict[str, Any] | None, list[dict[
     if ckpt is None:
         return None, [], {}
     with ckpt.as_directory() as d:
-        state = load_checkpoint(Path(d) / TRIAL_STATE, expect_kind=method.scored.kind)
-        history = json.loads((Path(d) / TRIAL_HISTORY).read_text())
+        state, history = read_state_dir(Path(d), method.scored.kind)
         inputs = {s.name: load_checkpoint(Path(d) / _input_file(s.name), expect_kind=s.kind)
                   for s in method.stages if s is not method.scored and (Path(d) / _input_file(s.name)).exists()}
     return state, history, inputs
@@ -217,7 +196,8 @@ def _run_trial_in_process(method: Method, cfg: Any, ctx: TrialContext, spec: Dat
         else:  # unscored stages report nothing: every Tune result carries the objective
             model, stage_history, _ = stage.train(cfg, train, Runtime(device=device), inputs=dict(models), val_videos=None,
                                                   test_videos=None, dataset=spec.dataset)
-            models[stage.name], states[stage.name] = model, _model_state(stage, model, cfg, stage_history)
+            models[stage.name] = model
+            states[stage.name] = stage.model_state(model, getattr(cfg, stage.epochs) - 1, stage_history)
     reporter = _TrialReporter(ctx.space.objective, history, -1 if resume is None else int(resume["epoch"]), states,
                               ctx.crash_once)
     method.scored.train(cfg, train, Runtime(device=device, report=reporter, resume=resume), inputs=dict(models),

@@ -202,12 +202,12 @@ class _Reporter:
         due = (epoch + 1) % self.checkpoint_every == 0 or epoch == self.n_epochs - 1
         if self.rank == 0 and due and state is not None:
             with tempfile.TemporaryDirectory(prefix="vidsum-ckpt-") as tmp:
-                save_checkpoint(Path(tmp) / STATE_FILE, state)
-                (Path(tmp) / HISTORY_FILE).write_text(json.dumps(self.history))
+                write_state_dir(Path(tmp), state, self.history)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
             ray.train.report(metrics, checkpoint=None)
-        self._maybe_crash(epoch)
+        if self.crash_once and self.rank == int(self.crash_once.get("rank", 0)):
+            crash_once_after(self.crash_once, epoch)
 
     def _rank_mean(self, row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
@@ -219,18 +219,36 @@ class _Reporter:
             out.update({k: float(v) / self.world_size for k, v in zip(keys, values.tolist())})
         return out
 
-    def _maybe_crash(self, epoch: int) -> None:
-        c = self.crash_once
-        if not c or epoch != int(c["after_epoch"]) or self.rank != int(c.get("rank", 0)):
-            return
-        marker = Path(c["marker"])
-        if marker.exists():
-            return
-        marker.write_text(f"crashed after epoch {epoch}\n")
-        # The controller registers a reported checkpoint at its next poll of the workers
-        # (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s by default): die sooner and it may be lost.
-        time.sleep(float(c.get("delay_s", 1.0)))
-        os._exit(1)
+
+def write_state_dir(folder: Path, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """A reported checkpoint's folder: the loop's state (``STATE_FILE``) and the rows reported so far."""
+    save_checkpoint(folder / STATE_FILE, state)
+    (folder / HISTORY_FILE).write_text(json.dumps(history, default=float))
+
+
+def read_state_dir(folder: Path, kind: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(loop state, reported rows) of a folder written by :func:`write_state_dir`."""
+    state = load_checkpoint(folder / STATE_FILE, expect_kind=kind)
+    history_path = folder / HISTORY_FILE
+    return state, json.loads(history_path.read_text()) if history_path.exists() else []
+
+
+def crash_once_after(crash_once: dict[str, Any] | None, epoch: int) -> None:
+    """Fault injection for tests: exit this process hard ``delay_s`` after epoch
+    ``crash_once['after_epoch']``, once (whoever creates ``crash_once['marker']`` first crashes)."""
+    if not crash_once or epoch != int(crash_once["after_epoch"]):
+        return
+    try:  # exclusive create: of processes reaching this at once, one crashes
+        fd = os.open(crash_once["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, f"crashed after epoch {epoch}\n".encode())
+    os.close(fd)
+    # Let the reported checkpoint register first: Ray Train's controller takes it at its next
+    # poll of the workers (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s by default), Tune's driver when
+    # it takes the result; die sooner and it may be lost.
+    time.sleep(float(crash_once.get("delay_s", 1.0)))
+    os._exit(1)
 
 
 def _latest_state(stage: Stage) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -239,10 +257,7 @@ def _latest_state(stage: Stage) -> tuple[dict[str, Any] | None, list[dict[str, A
     if ckpt is None:
         return None, []
     with ckpt.as_directory() as d:
-        state = load_checkpoint(Path(d) / STATE_FILE, expect_kind=stage.kind)
-        history_path = Path(d) / HISTORY_FILE
-        history = json.loads(history_path.read_text()) if history_path.exists() else []
-    return state, history
+        return read_state_dir(Path(d), stage.kind)
 
 
 def load_stage_model(name: str, path: str | os.PathLike | Storage) -> nn.Module:

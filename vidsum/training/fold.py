@@ -145,7 +145,6 @@ def save_models(method: Method, cfg: Any, results: list[StageResult], states: di
                 continue
             epoch, weights = int(states["label_free"]["epoch"]), states["label_free"]["state"]
         else:
-            epoch, weights = getattr(cfg, stage.epochs) - 1, model.state_dict()
-        save_checkpoint(folder / stage.file, {
-            "kind": stage.kind, "epoch": epoch, "model": weights, "model_config": model.config,
-            "extra": stage.export(model), "meta": {**meta, "selection": "label_free"}, "history": history})
+            epoch, weights = getattr(cfg, stage.epochs) - 1, None
+        save_checkpoint(folder / stage.file, stage.model_state(model, epoch, history, weights=weights,
+                                                               meta={**meta, "selection": "label_free"}))

@@ -67,6 +67,15 @@ class Stage:
     export: Callable[[nn.Module], dict[str, Any]] = lambda model: {}
     attach: Callable[[nn.Module, dict[str, Any]], None] = lambda model, extra: None
 
+    def model_state(self, model: nn.Module, epoch: int, history: list[dict], *, weights: dict | None = None,
+                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A model-only checkpoint state of this stage, what :meth:`load` rebuilds (a fold's model
+        files, a tuning trial's earlier-stage models). ``weights``: another state_dict of ``model``
+        (a selected epoch's) instead of its current one."""
+        state = {"kind": self.kind, "epoch": int(epoch), "model": model.state_dict() if weights is None else weights,
+                 "model_config": model.config, "extra": self.export(model), "history": list(history)}
+        return state if meta is None else {**state, "meta": meta}
+
     def load(self, state: dict[str, Any]) -> nn.Module:
         """The model of a checkpoint ``state`` of this stage (CPU, eval mode)."""
         model = self.build(state["model_config"])
