@@ -47,7 +47,7 @@ def _one(job: dict):
     keep = keep_rate(res.history, getattr(cfg, "delta", None))
     line = (f"  {job['method']} split {job['split']} seed {job['seed']}: {time.perf_counter() - t0:.0f} s  "
             + "  ".join(f"{r['selection']} F {r['f1']:.3f} tau {r['kendall_tau']:+.3f}" for r in res.fold_rows)
-            + (f"  | keep p {keep['first']:.2f} -> {keep['last']:.2f} (max |p - delta| {keep['max_dev']:.2f})"
+            + (f"  | keep {keep['first']:.2f} -> {keep['last']:.2f} (max |p - delta| {keep['max_dev']:.2f})"
                if keep else ""))
     return res, keep, line
 
@@ -74,9 +74,12 @@ def run_grid(jobs: list[dict], n_procs: int, desc: str, one=_numbered) -> list:
 
 
 def keep_rate(history: list[dict], delta: float | None) -> dict[str, float] | None:
-    """The scored stage's mean keep probability per epoch ('mean_p' rows): first, last epoch and
-    the largest distance from the target ``delta`` over training; None if there is nothing to say."""
-    ps = [r["mean_p"] for r in history if r.get("stage") != "generator" and "mean_p" in r]
+    """The scored stage's keep rate per epoch: the fraction of steps its episodes kept
+    ('keep_rate', else the mean keep probability 'mean_p'): first, last epoch and the largest
+    distance from the target ``delta`` over training; None if there is nothing to say."""
+    rows = [r for r in history if r.get("stage") != "generator"]
+    ps = [r.get("keep_rate", r.get("mean_p")) for r in rows]
+    ps = [p for p in ps if p is not None]
     if not ps or delta is None:
         return None
     return {"first": ps[0], "last": ps[-1], "max_dev": max(abs(p - delta) for p in ps)}
@@ -161,7 +164,7 @@ def _run(a: argparse.Namespace) -> int:
               f"  | margin vs random: F1 {_fmt(margin['f1'])} ({above['f1']}/{len(mine)} above), "
               f"tau {_fmt(margin['kendall_tau'])} ({above['kendall_tau']}/{len(mine)} above)")
     if keeps:
-        print(f"keep rate (scored stage, mean p): last epoch {_fmt([k['last'] for k in keeps])}, "
+        print(f"keep rate (scored stage, fraction of steps its episodes kept): last epoch {_fmt([k['last'] for k in keeps])}, "
               f"max |p - delta| over training {_fmt([k['max_dev'] for k in keeps])}, "
               f"runs within 0.05 throughout: {sum(k['max_dev'] <= 0.05 for k in keeps)}/{len(keeps)}")
     return 0

@@ -97,6 +97,15 @@ def test_video_loss_gradient_and_baseline(videos):
     assert loss_b.item() != pytest.approx(loss_a.item())  # same episodes, other baseline
     loss_a.backward()
     assert float(dsn.head.weight.grad.abs().sum()) > 0
+    # a fixed budget: every episode keeps exactly round(delta * n) steps, and the policy still learns
+    dsn.zero_grad()
+    loss_c, stats_c = drdsn.video_loss(dsn, _cfg(rl_budget="exact", beta=0.0), feats, unit, 0.0,
+                                       torch.Generator().manual_seed(0))
+    assert stats_c["keep_rate"] == pytest.approx(round(0.5 * len(feats)) / len(feats))
+    loss_c.backward()
+    assert float(dsn.head.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="rl_budget must be"):
+        _cfg(rl_budget="centred")
 
 
 def test_train_drdsn_history_best_and_determinism(videos):

@@ -35,6 +35,7 @@ from vidsum.data.eccv16 import Video
 from vidsum.evaluation.summary import keyshot_summary
 from vidsum.models.drdsn import DSN, REWARDS, summary_reward, unit_features
 from vidsum.training.checkpoint import rng_state
+from vidsum.training.policy import bernoulli_episodes, fixed_budget_episodes
 from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean, restore, seeded,
                                   selection_values, unwrap, update_best)
 
@@ -66,6 +67,10 @@ class DRDSNConfig(PlainConfig):
     # moves 10% per visit is still ~0.2 below R after 20 visits, so for the whole quick run every
     # episode's advantage is mostly "R > b" (reinforce whatever was sampled), not which steps.
     rl_baseline: str = "moving_average"
+    # length_term: Bernoulli(p) episodes, beta * (mean p - delta)^2 holds the keep rate (the paper) |
+    # exact: every episode keeps exactly round(delta * n) steps, drawn without replacement in
+    # proportion to exp(logit p) (vidsum.training.policy): the keep rate is delta by construction.
+    rl_budget: str = "length_term"
     reward: str = "dr"  # dr | d | r (ablation: diversity / representativeness only)
     temporal_window: int = 20  # steps beyond which two frames count as dissimilar (0: off)
     batch_videos: int = 1
@@ -81,6 +86,8 @@ class DRDSNConfig(PlainConfig):
             problems.append(f"standardize must be true or false, got {self.standardize!r}")
         if self.reward not in REWARDS:
             problems.append(f"reward must be one of {'|'.join(REWARDS)}, got {self.reward!r}")
+        if self.rl_budget not in ("length_term", "exact"):
+            problems.append(f"rl_budget must be length_term|exact, got {self.rl_budget!r}")
         if self.rl_baseline not in ("moving_average", "leave_one_out"):
             problems.append(f"rl_baseline must be moving_average|leave_one_out, got {self.rl_baseline!r}")
         elif self.rl_baseline == "leave_one_out" and self.n_episodes < 2:
@@ -154,12 +161,15 @@ def video_loss(model: nn.Module, cfg: DRDSNConfig, features: torch.Tensor, unit:
     features for the reward. Episodes are drawn on CPU from ``sample_gen`` (same on CPU and GPU).
     Returns the loss and {'reward': mean R over episodes, 'mean_p'}."""
     probs = model(features.unsqueeze(0))[0].float().clamp(1e-6, 1 - 1e-6)  # (n,)
-    actions = torch.bernoulli(probs.detach().cpu().expand(cfg.n_episodes, -1), generator=sample_gen).to(features.device)
+    valid = torch.ones((1, len(probs)), dtype=torch.bool, device=probs.device)
+    episodes = fixed_budget_episodes(probs.unsqueeze(0), valid, cfg.delta, cfg.n_episodes, sample_gen) \
+        if cfg.rl_budget == "exact" else bernoulli_episodes(probs.unsqueeze(0), valid, cfg.n_episodes, sample_gen)
+    actions, log_pi = episodes[0][:, 0], episodes[1][:, 0]  # (N, n), (N,)
     with torch.no_grad():
         reward = summary_reward(unit, actions, cfg.temporal_window, cfg.reward)  # (N,)
-    log_pi = (actions * probs.log() + (1 - actions) * (1 - probs).log()).mean(1)  # (N,)
     loss = cfg.beta * (probs.mean() - cfg.delta) ** 2 - (advantages(cfg, reward, baseline) * log_pi).mean()
-    return loss, {"reward": float(reward.mean()), "mean_p": float(probs.detach().mean())}
+    return loss, {"reward": float(reward.mean()), "mean_p": float(probs.detach().mean()),
+                  "keep_rate": float(actions.mean())}
 
 
 def train_drdsn(
@@ -204,7 +214,7 @@ def train_drdsn(
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
-        losses, rewards, mean_ps = [], [], []
+        losses, rewards, mean_ps, keep_rates = [], [], [], []
         for idx in batches(len(videos), cfg.batch_videos, rt, shuffle_gen):
             batch_loss, stats = [], []
             for i in idx.tolist():
@@ -221,9 +231,10 @@ def train_drdsn(
                 baseline[i] = cfg.baseline_momentum * baseline[i] + (1 - cfg.baseline_momentum) * s["reward"]
                 rewards.append(s["reward"])
                 mean_ps.append(s["mean_p"])
+                keep_rates.append(s["keep_rate"])
             losses.append(loss.item())
         row = {"stage": "drdsn", "epoch": epoch, "loss": mean(losses), "reward": mean(rewards), "mean_p": mean(mean_ps),
-               "lr": sched.get_last_lr()[0], "epoch_s": time.perf_counter() - t0}
+               "keep_rate": mean(keep_rates), "lr": sched.get_last_lr()[0], "epoch_s": time.perf_counter() - t0}
         sched.step()
         t1 = time.perf_counter()
         values = selection_values(lambda v: score_video(dsn, v), lambda v, s: label_free_value(dsn, v, cfg, s),

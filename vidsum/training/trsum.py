@@ -46,6 +46,7 @@ from vidsum.masking import apply_mask, dynamic_window_mask, fixed_window_mask, r
 from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_error_rows
 from vidsum.segments import build_segment_bank, gather_segments, score_two_views, segment_index
 from vidsum.training.checkpoint import rng_state
+from vidsum.training.policy import bernoulli_episodes, fixed_budget_episodes
 from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean, restore, seeded,
                                   selection_values, unwrap, update_best)
 
@@ -86,7 +87,9 @@ class TRSumConfig(PlainConfig):
     # (the paper) | centred: episodes are drawn from sigmoid(z - mean_segment(z) + logit(delta)),
     # z the summarizer's logits, so no gradient can move the segment's keep rate: only which
     # steps are kept is learned (the reward rises with every kept step, so otherwise RL also
-    # learns how many; see README). Scoring always uses the summarizer's own p.
+    # learns how many; see README) | exact: every episode keeps exactly round(delta * L) steps of
+    # a segment, drawn without replacement in proportion to exp(z) (vidsum.training.policy), so
+    # the keep rate is delta by construction. Scoring always uses the summarizer's own p.
     rl_budget: str = "length_term"
     rl_baseline: str = "moving_average"  # moving_average (per video, the paper) | leave_one_out (other episodes)
     # selection / evaluation
@@ -103,8 +106,8 @@ class TRSumConfig(PlainConfig):
             problems.append(f"mask_mode must be dynamic|random|fixed, got {self.mask_mode!r}")
         if self.readout not in READOUTS:
             problems.append(f"readout must be {'|'.join(READOUTS)}, got {self.readout!r}")
-        if self.rl_budget not in ("length_term", "centred"):
-            problems.append(f"rl_budget must be length_term|centred, got {self.rl_budget!r}")
+        if self.rl_budget not in RL_BUDGETS:
+            problems.append(f"rl_budget must be {'|'.join(RL_BUDGETS)}, got {self.rl_budget!r}")
         if self.rl_baseline not in ("moving_average", "leave_one_out"):
             problems.append(f"rl_baseline must be moving_average|leave_one_out, got {self.rl_baseline!r}")
         if self.rl_baseline == "leave_one_out" and self.n_episodes < 2:
@@ -118,6 +121,9 @@ class TRSumConfig(PlainConfig):
         if self.d_model % self.n_heads:
             problems.append(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         return problems
+
+
+RL_BUDGETS = ("length_term", "centred", "exact")
 
 
 # Paper values where the paper states them (architecture, epochs, L, D_R, M_R, N, delta, beta);
@@ -237,25 +243,26 @@ def rl_batch_loss(summ: nn.Module, gen: Generator, cfg: TRSumConfig, x: torch.Te
 
     x: (B, L, D); pad: (B, L); baseline: (B,) the moving-average reward of each segment's video
     (used when ``cfg.rl_baseline == 'moving_average'``; 'leave_one_out' uses the other episodes).
-    Returns the loss and detached stats: reward (N, B), mean_p (B,).
+    Returns the loss and detached stats: reward (N, B), mean_p (B,) the summarizer's mean
+    probability, keep_rate (B,) the fraction of valid steps the episodes kept.
     """
     n_ep, (b, l, _) = cfg.n_episodes, x.shape
     valid = ~pad
     probs = summ(x, key_padding_mask=pad).float().clamp(1e-6, 1 - 1e-6)  # (B, L)
     if cfg.rl_budget == "centred":
         probs = centred_policy(probs, valid, cfg.delta)
-    # Episodes drawn on CPU from the loop's generator: identical on CPU and GPU for a seed.
-    actions = torch.bernoulli(probs.detach().cpu().expand(n_ep, b, l), generator=sample_gen).to(x.device)
+    if cfg.rl_budget == "exact":
+        actions, log_pi = fixed_budget_episodes(probs, valid, cfg.delta, n_ep, sample_gen)  # (N, B, L), (N, B)
+    else:
+        actions, log_pi = bernoulli_episodes(probs, valid, n_ep, sample_gen)
     with torch.no_grad():
         hidden = (actions == 0) & valid  # (N, B, L): unselected steps are hidden from the generator
         reward = torch.sigmoid(-gen.episode_losses(x, hidden, pad))  # (N, B)
         advantage = _advantages(cfg, reward, baseline)  # (N, B)
-    n_valid = valid.sum(1).clamp(min=1)
-    log_pi = actions * probs.log() + (1 - actions) * (1 - probs).log()  # (N, B, L)
-    log_pi = (log_pi * valid).sum(-1) / n_valid  # (N, B)
-    mean_p = (probs * valid).sum(-1) / n_valid  # (B,)
+    mean_p = (probs * valid).sum(-1) / valid.sum(1).clamp(min=1)  # (B,)
     loss = -(advantage * log_pi).mean() + cfg.beta * ((mean_p - cfg.delta) ** 2).mean()
-    return loss, {"reward": reward, "mean_p": mean_p.detach()}
+    keep_rate = ((actions * valid).sum(-1) / valid.sum(1).clamp(min=1)).mean(0)
+    return loss, {"reward": reward, "mean_p": mean_p.detach(), "keep_rate": keep_rate.detach()}
 
 
 def centred_policy(probs: torch.Tensor, valid: torch.Tensor, delta: float) -> torch.Tensor:
@@ -376,7 +383,7 @@ def train_summarizer(
     for epoch in range(start_epoch, cfg.rl_epochs):
         t0 = time.perf_counter()
         model.train()
-        losses, rewards, mean_ps = [], [], []
+        losses, rewards, mean_ps, keep_rates = [], [], [], []
         for idx in batches(len(bank), cfg.batch_segments, rt, shuffle_gen):
             x, pad = bank.x[idx].to(rt.device), bank.pad[idx].to(rt.device)
             owner = bank.owner[idx]
@@ -396,8 +403,9 @@ def train_summarizer(
             losses.append(loss.item())
             rewards.append(float(seg_reward.mean()))
             mean_ps.append(float(stats["mean_p"].mean()))
+            keep_rates.append(float(stats["keep_rate"].mean()))
         row = {"stage": "summarizer", "epoch": epoch, "loss": mean(losses), "reward": mean(rewards),
-               "mean_p": mean(mean_ps), "epoch_s": time.perf_counter() - t0}
+               "mean_p": mean(mean_ps), "keep_rate": mean(keep_rates), "epoch_s": time.perf_counter() - t0}
         t1 = time.perf_counter()
         values = selection_values(lambda v: score_video(summ, v, cfg.segment_len),
                                   lambda v, s: selection_reward(summ, gen, v, cfg.segment_len, cfg.delta, s),
