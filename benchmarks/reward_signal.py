@@ -25,7 +25,9 @@ that learn nothing rebuild the hidden steps the same way (same standardised spac
 Printed per split and pooled: mean reward per policy; aligned - flat and aligned - anti with the
 share of videos where it is positive; and the signal-to-noise of one episode, (aligned - flat) / sd(reward of one flat episode of a
 segment), which says how many episodes REINFORCE needs to see the preference at all
-(about (1 / snr)^2). gtscore is used only to define the policies: this measures the reward, it
+(about (1 / snr)^2); and how much of a training segment's episode-to-episode reward variance the
+number of kept steps explains (``count_share``: with Bernoulli episodes that share of every
+advantage says "how many", not "which"). gtscore is used only to define the policies: this measures the reward, it
 selects nothing.
 """
 
@@ -75,6 +77,32 @@ def segment_rewards(rebuild, features: torch.Tensor, keep_prob: np.ndarray, segm
     hidden = (~kept & ~pad).reshape(episodes * s, l)
     x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
     return torch.sigmoid(-rebuild(x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s)
+
+
+@torch.no_grad()
+def count_share(rebuild, features: torch.Tensor, delta: float, segment_len: int, episodes: int,
+                rng: torch.Generator, min_steps: int = 16) -> np.ndarray:
+    """(S',) per full-enough sequential segment of one video (>= ``min_steps`` valid steps): the
+    share of its episode-to-episode reward variance that the NUMBER of kept steps explains (squared
+    correlation of reward and kept count over ``episodes`` Bernoulli(delta) episodes). With
+    Bernoulli episodes this part of every advantage says "how many", not "which"; a fixed budget
+    (``rl_budget='exact'``) removes it."""
+    from vidsum.segments import gather_segments, segment_index
+
+    index = segment_index(features.shape[0], segment_len, "sequential")
+    x, pad = gather_segments(features, index)  # (S, L, D), (S, L)
+    s, l, d = x.shape
+    kept = torch.bernoulli(torch.full((episodes, s, l), delta), generator=rng).bool() & ~pad
+    hidden = (~kept & ~pad).reshape(episodes * s, l)
+    x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
+    reward = torch.sigmoid(-rebuild(x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s).double()
+    count = kept.sum(-1).double()  # (episodes, S)
+    out = []
+    for j in range(s):
+        if int((~pad[j]).sum()) < min_steps or reward[:, j].std() == 0 or count[:, j].std() == 0:
+            continue
+        out.append(float(torch.corrcoef(torch.stack([count[:, j], reward[:, j]]))[0, 1]) ** 2)
+    return np.array(out)
 
 
 def policies(gtscore: np.ndarray, delta: float, tilt: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -139,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="quick")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (as vidsum train --set)")
     p.add_argument("--tilt", type=float, default=0.2, help="a: how far the aligned/anti policies move p from delta")
+    p.add_argument("--deltas", default=None,
+                   help="comma list of keep rates to probe around (default: the config's delta); one generator per split serves all")
     p.add_argument("--episodes", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -164,30 +194,43 @@ def main(argv: list[str] | None = None) -> int:
         print(report("all videos", measure(list(ds.videos.values()), dcfg.delta, a.tilt, a.seed, rewards)))
         return 0
     cfg = trsum.preset(a.preset, seed=a.seed, **parse_overrides(a.set))
+    deltas = [float(d) for d in a.deltas.split(",")] if a.deltas else [cfg.delta]
     print(f"TR-SUM stage-2 reward on {a.dataset} (features={ds.features_kind}), {a.preset} generator "
-          f"({cfg.gen_epochs} epochs, {cfg.mask_mode} masking), delta {cfg.delta}, tilt {a.tilt}, "
+          f"({cfg.gen_epochs} epochs, {cfg.mask_mode} masking), delta {deltas}, tilt {a.tilt}, "
           f"{a.episodes} episodes per segment", flush=True)
-    pooled: dict[tuple[str, str], dict[str, list]] = {}
+    pooled: dict[tuple[float, str, str], dict[str, list]] = {}
+    count_shares: dict[tuple[float, str], list[float]] = {}
     for k in [int(s) for s in a.splits.split(",")]:
         train, _val, test = fold_videos(ds, get_split(a.dataset, "standard", k), cfg.val_fraction, a.seed)
         t0 = time.perf_counter()
         gen, hist = trsum.pretrain_generator(cfg, train, Runtime(device=torch.device("cpu")))
         gen.eval()
         print(f"split {k}: generator {time.perf_counter() - t0:.0f} s, final masked loss {hist[-1]['loss']:.3f}")
-        for part, videos in (("train", train), ("test", test)):
-            for rule in REBUILDERS:
-                m = measure(videos, cfg.delta, a.tilt, a.seed + k, trsum_rewards(gen, cfg, a.episodes, rule))
-                print("  " + report(f"{part} ({len(videos)}) {rule}", m), flush=True)
-                for key, vals in m.items():
-                    pooled.setdefault((part, rule), {}).setdefault(key, []).extend(vals)
-    for (part, rule), m in pooled.items():
-        print(report(f"pooled {part} {rule}", {k: np.array(v) for k, v in m.items()}))
-    gen_flat = {part: np.array(pooled[(part, "generator")]["flat"]) for part in ("train", "test")}
-    near_flat = {part: np.array(pooled[(part, "nearest")]["flat"]) for part in ("train", "test")}
-    for part in ("train", "test"):
-        d = gen_flat[part] - near_flat[part]
-        print(f"generator - nearest copy, flat reward on {part} videos: {d.mean():+.4f} "
-              f"(generator better on {np.mean(d > 0):.0%} of {len(d)} videos)")
+        for delta in deltas:
+            for part, videos in (("train", train), ("test", test)):
+                for rule in REBUILDERS:
+                    m = measure(videos, delta, a.tilt, a.seed + k, trsum_rewards(gen, cfg, a.episodes, rule))
+                    print("  " + report(f"d={delta:g} {part} ({len(videos)}) {rule}", m), flush=True)
+                    for key, vals in m.items():
+                        pooled.setdefault((delta, part, rule), {}).setdefault(key, []).extend(vals)
+                if part == "train":
+                    for rule in ("generator", "nearest"):
+                        rng = torch.Generator().manual_seed(a.seed + k)
+                        shares = np.concatenate([count_share(rebuilder(rule, gen), torch.from_numpy(v.features), delta,
+                                                             cfg.segment_len, a.episodes, rng) for v in videos])
+                        count_shares.setdefault((delta, rule), []).extend(shares)
+                        print(f"  d={delta:g} train {rule}: kept count explains {shares.mean():.0%} of a segment's "
+                              f"episode-to-episode reward variance (median {np.median(shares):.0%}, {len(shares)} segments)")
+    for (delta, part, rule), m in pooled.items():
+        print(report(f"pooled d={delta:g} {part} {rule}", {k: np.array(v) for k, v in m.items()}))
+    for (delta, rule), shares in count_shares.items():
+        print(f"delta {delta:g}, {rule}: the kept count explains {np.mean(shares):.0%} of the episode-to-episode "
+              f"reward variance of a training segment (Bernoulli episodes, {len(shares)} segments)")
+    for delta in deltas:
+        for part in ("train", "test"):
+            d = np.array(pooled[(delta, part, "generator")]["flat"]) - np.array(pooled[(delta, part, "nearest")]["flat"])
+            print(f"delta {delta:g}: generator - nearest copy, flat reward on {part} videos: {d.mean():+.4f} "
+                  f"(generator better on {np.mean(d > 0):.0%} of {len(d)} videos)")
     return 0
 
 

@@ -104,3 +104,20 @@ def test_mechanism_cells_skip_what_is_there(tmp_path):
     assert [(m, c, s) for m, c, s, _ in cells] == [("trsum", "events", "0"), ("drdsn", "events", "0.8"),
                                                    ("drdsn", "events", "0")]
     assert cells[0][3] == tmp_path / "trsum_events_s0"
+
+
+def test_kept_count_dominates_the_reward_of_bernoulli_episodes():
+    """Why TR-SUM's stage 2 samples a fixed budget (rl_budget='exact'): with Bernoulli episodes
+    most of a segment's episode-to-episode reward variance is the NUMBER of kept steps (every
+    kept step is rebuilt exactly), so most of each advantage says "how many", not "which"
+    (measured on the SumMe stand-in with the trained quick generator: README, "Where the methods
+    stand"). Here with the nearest-copy rebuilder on smooth synthetic features."""
+    rs = _load("reward_signal")
+    from vidsum.models.trsum import Generator
+
+    gen = Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0).eval()
+    feats = torch.cumsum(torch.randn(256, 6, generator=torch.Generator().manual_seed(0)), 0)  # smooth walk
+    gen.norm.fit(feats)
+    share = rs.count_share(rs.rebuilder("nearest", gen), feats, 0.5, 64, 64, torch.Generator().manual_seed(0))
+    assert share.shape == (4,)
+    assert share.mean() > 0.5, share
