@@ -1,6 +1,7 @@
 """Test helpers: a real multi-node Ray cluster on this machine, and moto's S3 server.
 
-``LocalCluster``: ``ray start --head --num-cpus 0`` plus worker nodes started with
+``LocalCluster``: ``ray start --head --num-cpus 0`` (or a head alone, ``start_head``, with CPUs
+and declared GPUs) plus worker nodes started with
 ``ray start --address`` (separate processes and node ids, each under ``setsid`` with its own
 ``--temp-dir``), every worker node offering the custom resource ``worker_node`` so trials land
 on them, not on the head (as on a real cluster whose head has no GPU). Token auth
@@ -135,7 +136,7 @@ class LocalCluster:
                                      env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         # `ray start` prints "Ray runtime started." once the node is up, but here the process itself
         # sometimes lingers for minutes before exiting: wait for the line, not for the exit.
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180  # generous: node start-up under load is slow
         logfile = self.root / f"{name}.log"
         while "Ray runtime started" not in logfile.read_text():
             rc = node.proc.poll()
@@ -146,14 +147,21 @@ class LocalCluster:
         self.nodes.append(node)
         return node
 
-    def start(self, workers: int = 2, cpus_per_worker: int = 1, dashboard: bool = False) -> LocalCluster:
-        """Head (no CPUs) + ``workers`` worker nodes. ``dashboard``: the head runs the dashboard, whose
-        State API Ray Train needs to free the placement groups of trials Tune stops (STACK-NOTES)."""
+    def start_head(self, cpus: float = 0, gpus: float | None = None, dashboard: bool = False) -> Node:
+        """The head node: ``cpus`` CPUs and ``gpus`` GPUs (None: Ray detects them; a number is
+        believed as declared, so ``gpus=2`` gives a machine without GPUs two fake ones). ``dashboard``:
+        the head runs the dashboard, whose State API Ray Train needs to free the placement groups of
+        trials Tune stops (STACK-NOTES)."""
         self.port = self.port or free_port()
-        self._start("head", ["--head", "--num-cpus", "0", "--port", str(self.port),
-                             "--include-dashboard", str(dashboard).lower(), "--dashboard-port", str(free_port()),
-                             "--ray-client-server-port", str(free_port()), "--min-worker-port", "20000",
-                             "--max-worker-port", "29999"])
+        gpu_args = ["--num-gpus", f"{gpus:g}"] if gpus is not None else []
+        return self._start("head", ["--head", "--num-cpus", f"{cpus:g}", *gpu_args, "--port", str(self.port),
+                                    "--include-dashboard", str(dashboard).lower(), "--dashboard-port", str(free_port()),
+                                    "--ray-client-server-port", str(free_port()), "--min-worker-port", "20000",
+                                    "--max-worker-port", "29999"])
+
+    def start(self, workers: int = 2, cpus_per_worker: int = 1, dashboard: bool = False) -> LocalCluster:
+        """Head (no CPUs) + ``workers`` worker nodes (``dashboard``: see :meth:`start_head`)."""
+        self.start_head(cpus=0, dashboard=dashboard)
         for i in range(workers):
             self._start(f"w{i}", ["--address", self.address, "--num-cpus", str(cpus_per_worker),
                                   "--resources", '{"worker_node": 1}', "--min-worker-port", str(30000 + 2000 * i),

@@ -163,7 +163,9 @@ def test_check_options_errors(space_file, tmp_path):
                         ({"gpus_per_trial": -1}, "--gpus-per-trial"), ({"folds": []}, "folds"),
                         ({"config_overrides": {"d_model": 30}}, "not divisible"), ({"method": "vasnet"}, "unknown method"),
                         ({"method": "drdsn", "workers_per_trial": 2, "config_overrides": {}}, "batch_videos"),
-                        ({"cue": "audio"}, "unknown stand-in cue 'audio'"), ({"strength": 1.5}, "--strength")]:
+                        ({"cue": "audio"}, "unknown stand-in cue 'audio'"), ({"strength": 1.5}, "--strength"),
+                        ({"gpus_per_trial": 1.5}, "fraction of one GPU"), ({"connect_timeout": 0}, "--connect-timeout"),
+                        ({"wait_for_resources": -1}, "--wait-for-resources")]:
         with pytest.raises(ValueError, match=message):
             check_options(options(space_file, tmp_path, tmp_path, **kw))
 

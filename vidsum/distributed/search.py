@@ -35,6 +35,14 @@ node died from it (``ray.tune.get_checkpoint``), at the next epoch, on any node.
 Final fits run as Ray tasks, so fold k's final fit overlaps fold k+1's search (on 2 cores, one
 core trains the final model while the other runs trials; ``final_fit_slots``).
 
+Resources: :func:`trial_request` is what a trial (and a final fit) holds -- 1 CPU and
+``--gpus-per-trial`` in the trial's process, or 0.01 CPU plus Ray Train workers -- both for Tune
+and for the cluster checks tune.py runs first (:mod:`vidsum.distributed.preflight`). GPU trials
+run as many at once as fit on the cluster (``preflight.plan_concurrency``: 0.25 GPU each puts four
+on every GPU); inside, :func:`pick_device` takes cuda when torch sees the GPU Ray assigned and
+falls back to CPU with a note in the trial's log. :class:`_StallGuard` stops a fold whose trials
+wait while none runs for ``preflight.STALL_LIMIT_S`` (Tune itself would wait forever).
+
 Ray 2.60 API relied on: ray.tune.Tuner(trainable, tune_config=ray.tune.TuneConfig(search_alg,
 scheduler, num_samples, max_concurrent_trials), run_config=ray.tune.RunConfig(name,
 storage_path, storage_filesystem, failure_config=ray.tune.FailureConfig(max_failures),
@@ -55,9 +63,11 @@ inside the trial with ray.tune.integration.ray_train.TuneReportCallback; the tri
 from __future__ import annotations
 
 import math
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,10 +83,13 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from vidsum.data.splits import Split, load_splits, validation_holdout
+from vidsum.distributed import preflight
+from vidsum.distributed.preflight import TrialRequest
 from vidsum.distributed.storage import Storage, fetch_results, mirror_results
 from vidsum.tuning import timeline
-from vidsum.distributed.train import (DataSpec, crash_once_after, data_spec, fit_stage_full, load_videos, prepare_data,
-                                      read_state_dir, running_objective, train_stages_on_ray, write_state_dir)
+from vidsum.distributed.train import (DEFAULT_CPUS_PER_WORKER, DataSpec, crash_once_after, data_spec, fit_stage_full,
+                                      load_videos, prepare_data, read_state_dir, running_objective, train_stages_on_ray,
+                                      write_state_dir)
 from vidsum.progress import EpochProgress
 from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
@@ -96,6 +109,42 @@ DRIVER_CPU = 0.01
 TRIAL_MAX_FAILURES = 2
 # A final fit task whose worker or node dies is run again (from the start) this often.
 FINAL_MAX_RETRIES = 2
+# CPU held by a trial that trains in its own process (workers_per_trial 0), and by its final fit.
+TRIAL_CPU = 1.0
+
+
+def trial_request(workers: int, gpus: float) -> TrialRequest:
+    """The resources one trial holds: what Tune is given (``tune_fold``) and what the cluster
+    checks of ``vidsum.distributed.preflight`` test, from the one place.
+
+    workers == 0: TRIAL_CPU and all ``gpus`` in the trial's process. workers >= 1: the trial holds
+    DRIVER_CPU and its Ray Train workers DEFAULT_CPUS_PER_WORKER and gpus / workers GPU each
+    (``run_trial``'s TorchTrainer scaling)."""
+    if workers == 0:
+        return TrialRequest(cpus=TRIAL_CPU, gpus=gpus)
+    return TrialRequest(cpus=DRIVER_CPU, workers=workers, worker_cpus=DEFAULT_CPUS_PER_WORKER, worker_gpus=gpus / workers)
+
+
+def pick_device(gpus: float, what: str) -> torch.device:
+    """'cuda' when this process holds GPUs (``gpus`` > 0) and torch sees one, else CPU.
+
+    Ray sets CUDA_VISIBLE_DEVICES to the GPU id(s) it assigned to the process, so 'cuda' is that GPU
+    (shared with other trials when gpus < 1). A process holding a GPU that torch cannot see (a
+    CPU-only torch build, or a node declaring GPUs it lacks) trains on CPU and says so on stderr,
+    i.e. in its Ray worker log (shown by the driver with --verbose)."""
+    if gpus <= 0:
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    print(f"{what}: holds {gpus:g} GPU (Ray GPU id(s) {_gpu_ids() or 'none'}, CUDA_VISIBLE_DEVICES="
+          f"{os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}) but torch {torch.__version__} sees no CUDA device"
+          f"{'' if torch.version.cuda else ' (a CPU-only build)'}: training on CPU", file=sys.stderr, flush=True)
+    return torch.device("cpu")
+
+
+def _gpu_ids() -> str:
+    """The GPU ids Ray assigned to this process, comma-separated ('' for none)."""
+    return ",".join(str(i) for i in ray.get_runtime_context().get_accelerator_ids().get("GPU", []))
 
 
 # ---------------------------------------------------------------------- Optuna distributions
@@ -139,15 +188,18 @@ class _TrialReporter:
     """
 
     def __init__(self, rule: str, history: list[dict[str, Any]], resumed_from: int,
-                 inputs: dict[str, dict[str, Any]], crash_once: dict[str, Any] | None = None):
+                 inputs: dict[str, dict[str, Any]], crash_once: dict[str, Any] | None = None, device: str = "cpu"):
         self.rule, self.history, self.resumed_from = rule, history, resumed_from
         self.inputs, self.crash_once = inputs, crash_once
+        # where the trial trains and on which of Ray's GPU ids (the driver warns about CPU fallback)
+        self.where = {"device": device, "gpu_ids": _gpu_ids()}
 
     def __call__(self, row: dict[str, Any], state: dict[str, Any] | None) -> None:
         metrics = running_objective({**row, "resumed_from": self.resumed_from}, self.rule, self.history)
         self.history.append(metrics)
         # node_id: where this epoch ran (a trial restarted after a node loss shows the move)
-        result = {**{k: v for k, v in metrics.items() if k != "stage"}, "node_id": ray.get_runtime_context().get_node_id()}
+        result = {**{k: v for k, v in metrics.items() if k != "stage"}, "node_id": ray.get_runtime_context().get_node_id(),
+                  **self.where}
         if state is None:
             ray.tune.report(result)
         else:
@@ -185,7 +237,7 @@ def _run_trial_in_process(method: Method, cfg: Any, ctx: TrialContext, spec: Dat
     videos = load_videos(spec, list(ctx.train_keys) + list(ctx.val_keys))
     train = [videos[k] for k in ctx.train_keys]
     val = [videos[k] for k in ctx.val_keys]
-    device = torch.device("cuda" if ctx.gpus > 0 and torch.cuda.is_available() else "cpu")
+    device = pick_device(ctx.gpus, f"trial {ray.tune.get_context().get_trial_id()}")
     resume, history, saved = _trial_checkpoint(method)
     models: dict[str, Any] = {}
     states: dict[str, dict[str, Any]] = {}
@@ -199,7 +251,7 @@ def _run_trial_in_process(method: Method, cfg: Any, ctx: TrialContext, spec: Dat
             models[stage.name] = model
             states[stage.name] = stage.model_state(model, getattr(cfg, stage.epochs) - 1, stage_history)
     reporter = _TrialReporter(ctx.space.objective, history, -1 if resume is None else int(resume["epoch"]), states,
-                              ctx.crash_once)
+                              ctx.crash_once, device.type)
     method.scored.train(cfg, train, Runtime(device=device, report=reporter, resume=resume), inputs=dict(models),
                         val_videos=val, test_videos=None, dataset=spec.dataset)
 
@@ -247,8 +299,10 @@ class _TrialRows(ray.tune.Callback):
     """
 
     def __init__(self, results_dir: Path, base_row: dict[str, Any], fold: int, n_trials: int, max_t: int, verbose: bool,
-                 already_finished: int = 0, quiet: bool = False):
+                 already_finished: int = 0, quiet: bool = False, gpus: float = 0.0):
         self.results_dir, self.base_row, self.fold = results_dir, base_row, fold
+        self.gpus = gpus  # GPUs each trial holds: a trial reporting device 'cpu' then fell back (warned once)
+        self._warned_cpu = False
         self.n_trials, self.max_t, self.verbose, self.quiet = n_trials, max_t, verbose, quiet
         self.finished = already_finished  # finished trials of this fold (earlier attempts included, for the n/N display)
         self.ended = 0  # trials of this Tuner that ended (finished or errored)
@@ -264,6 +318,11 @@ class _TrialRows(ray.tune.Callback):
         self._say(trial, f"started: {fmt_params(trial.config)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.gpus > 0 and result.get("device") == "cpu" and not self._warned_cpu:
+            self._warned_cpu = True
+            print(f"\n*** WARNING: [fold {self.fold}] trial {trial.trial_id} holds {self.gpus:g} GPU (Ray GPU id(s) "
+                  f"{result.get('gpu_ids') or 'none'}) but trains on CPU: torch sees no CUDA device on its node "
+                  f"(the trial's log says why).\n", file=sys.stderr, flush=True)
         if self.quiet or not self.verbose and not self._epoch_line_due(trial, result):
             return
         self._say(trial, trial_epoch_line(result, self.max_t))
@@ -297,6 +356,36 @@ class _TrialRows(ray.tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._row(trial, "ERROR")
+
+
+class _StallGuard(ray.tune.Callback):
+    """Ends the search with one clear error when trials wait and none has run for ``limit_s``.
+
+    Tune waits without end for resources nobody frees (a Ray Train trial stopped early on a cluster
+    without the State API leaks its workers' CPUs; a node lost for good; a cluster held by other
+    jobs): this turns that into a RuntimeError out of ``tuner.fit()`` naming the request and what
+    each node has free. ``busy()``: whether work of ours holds the resources meanwhile (final
+    fits of earlier folds), which is waiting for a reason and does not count.
+    """
+
+    def __init__(self, fold: int, request: TrialRequest, limit_s: float, busy: Callable[[], bool] | None = None):
+        self.fold, self.request, self.limit_s, self.busy = fold, request, limit_s, busy or (lambda: False)
+        self.since: float | None = None  # when trials started waiting with none running
+
+    def on_step_end(self, iteration, trials, **info):
+        waiting = [t for t in trials if t.status == "PENDING"]
+        if not waiting or any(t.status == "RUNNING" for t in trials) or self.busy():
+            self.since = None
+            return
+        self.since = self.since if self.since is not None else time.monotonic()
+        if time.monotonic() - self.since >= self.limit_s:
+            facts = preflight.cluster_facts()
+            free = "; ".join(preflight.describe_node(n, "free") for n in preflight.alive_nodes(facts)) or "no node alive"
+            raise RuntimeError(
+                f"fold {self.fold}: no trial has run for {self.limit_s:.0f} s while {len(waiting)} wait(s) for "
+                f"{self.request.describe()}; free now: {free}. Something holds the resources (Ray Train trials on a "
+                f"cluster without the State API leak theirs; README, \"Never hangs\") or a node is gone; "
+                f"--wait-for-resources S waits longer")
 
 
 class _Every(ray.tune.Callback):
@@ -369,6 +458,8 @@ def tune_fold(
     quiet: bool = False,
     storage: Storage | None = None,
     crash_once: dict[str, Any] | None = None,
+    stall_s: float = preflight.STALL_LIMIT_S,
+    busy: Callable[[], bool] | None = None,
 ) -> FoldSearch:
     """Search one fold; takes the tune-train and validation keys only (never a Split).
 
@@ -376,6 +467,8 @@ def tune_fold(
     verbose / quiet: a line per trial epoch / no per-trial lines (see :class:`_TrialRows`).
     storage: where Ray Tune keeps the trials and their checkpoints (``ray_tune/`` below it;
     default: ``results_dir``). crash_once: fault injection for tests (TrialContext.crash_once).
+    stall_s / busy: the search stops with an error when trials wait and none has run for
+    ``stall_s`` seconds while ``busy()`` is false (:class:`_StallGuard`).
     """
     storage = storage or Storage.parse(results_dir)
     t0 = time.perf_counter()
@@ -413,12 +506,13 @@ def tune_fold(
         experiment = f"{run_id}-fold{fold}-{int(time.time())}"
         ctx = TrialContext(method.name, data.to_dict(), tuple(train_keys), tuple(val_keys), dict(base), space, epochs, workers, gpus,
                            crash_once, storage.child("ray_train", experiment) if workers else None)
-        resources = {"cpu": 1.0, "gpu": gpus} if workers == 0 else {"cpu": DRIVER_CPU}
-        trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), resources)
+        request = trial_request(workers, gpus)
+        trainable = ray.tune.with_resources(ray.tune.with_parameters(run_trial, ctx=ctx), request.tune_resources())
         print(f"[fold {fold}] searching {remaining} trial(s) of {space.name} on {len(train_keys)} train / "
               f"{len(val_keys)} validation videos; trial = {fmt_epochs(method, epochs)}; "
               f"objective = best {space.objective} value", flush=True)
-        rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done, quiet)
+        rows = _TrialRows(results_dir, {**base_row, "fold": fold}, fold, n_trials, max_t, verbose, done, quiet, gpus)
+        guard = _StallGuard(fold, request, stall_s, busy)
         tuner = ray.tune.Tuner(
             trainable,
             tune_config=ray.tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=remaining,
@@ -429,7 +523,7 @@ def tune_fold(
                 # a trial whose process or node dies restarts from its last checkpoint
                 failure_config=ray.tune.FailureConfig(max_failures=TRIAL_MAX_FAILURES),
                 checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-                callbacks=[rows] + ([_Every(while_waiting)] if while_waiting else []), verbose=0),
+                callbacks=[rows, guard] + ([_Every(while_waiting)] if while_waiting else []), verbose=0),
         )
         tuner.fit()
         trial_s = rows.trial_s
@@ -466,7 +560,7 @@ def run_final(job: FinalJob) -> FoldResult:
         return result
     if job.workers == 0:
         torch.set_num_threads(1)
-        device = torch.device("cuda" if job.gpus > 0 and torch.cuda.is_available() else "cpu")
+        device = pick_device(job.gpus, f"[fold {job.fold}] final fit")
         # A plain line per epoch on this Ray worker's stderr (its log; the driver shows it with
         # --verbose); VIDSUM_PROGRESS=0, which tune.py --quiet sets before Ray starts, silences it.
         epochs = EpochProgress(f"[fold {job.fold}] final fit {method.name}", method.stage_epochs(cfg))
@@ -511,8 +605,14 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
     base = method.preset(o.preset, **o.config_overrides).to_dict()
     budget = o.budget or TUNE_DEFAULTS[o.preset]
     n_trials = o.trials or budget.trials
-    if o.max_concurrent is not None:
-        budget = TuneBudget(**{**asdict(budget), "max_concurrent": o.max_concurrent})
+    request = trial_request(o.workers_per_trial, o.gpus_per_trial)
+    fits = preflight.trials_that_fit(preflight.cluster_facts(), request)
+    concurrent = preflight.plan_concurrency(o.max_concurrent, budget.max_concurrent, o.gpus_per_trial, fits)
+    if concurrent != budget.max_concurrent:
+        budget = TuneBudget(**{**asdict(budget), "max_concurrent": concurrent})
+    if o.gpus_per_trial > 0:
+        print(f"GPU trials: each holds {request.describe()}; {fits} fit on the cluster at once; running "
+              f"{concurrent or 'as many as fit'} at a time", flush=True)
     spec = data_spec(o.dataset, o.data_dir, feature_dim=o.feature_dim, strength=o.strength, cue=o.cue)
     dataset = prepare_data(spec)  # builds the stand-in once, here, and prints the banner
     if dataset.features_kind == "generated":
@@ -538,8 +638,8 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
           f"{n_trials} trials/fold, results in {results_dir}"
           + ("" if storage.uri == str(results_dir) else f", storage {storage.uri}"), flush=True)
 
-    final_cpu = 1.0 if o.workers_per_trial == 0 else DRIVER_CPU
-    final_remote = ray.remote(run_final).options(num_cpus=final_cpu, num_gpus=o.gpus_per_trial if o.workers_per_trial == 0 else 0,
+    final_cpu = request.cpus  # a final fit holds what a trial's process holds (its Train workers: their own)
+    final_remote = ray.remote(run_final).options(num_cpus=final_cpu, num_gpus=request.gpus,
                                                  max_retries=FINAL_MAX_RETRIES)
     pending: dict[Any, tuple[int, tuple[str, ...], dict[str, Any], float]] = {}
     waiting: list[tuple[FinalJob, str, tuple[int, tuple[str, ...], dict[str, Any], float]]] = []  # (job, line, info)
@@ -593,7 +693,8 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
                           budget=budget, n_trials=n_trials, run_id=run_id, results_dir=results_dir,
                           base_row=trial_row, workers=o.workers_per_trial, gpus=o.gpus_per_trial,
                           seed=o.seed, verbose=o.verbose, while_waiting=lambda: collect(block=False),
-                          quiet=o.quiet or not progress_enabled(), storage=storage, crash_once=o.crash_once)
+                          quiet=o.quiet or not progress_enabled(), storage=storage, crash_once=o.crash_once,
+                          stall_s=preflight.stall_limit_s(o.wait_for_resources), busy=lambda: bool(pending))
         mirror_results(storage, results_dir, run_id)
         searches.append(timeline.Span(search_start, time.perf_counter() - t0))
         trial_s += found.trial_s

@@ -79,6 +79,11 @@ RANK_MEAN_KEYS = ("loss", "reward", "mean_p", "epoch_s")
 # Train workers ask for a little under one CPU so that a 0.01-CPU Tune trial driver plus its
 # workers still fit on a 2-CPU machine (a full CPU each deadlocks worker-group start-up there).
 DEFAULT_CPUS_PER_WORKER = 0.9
+# A worker group that cannot get its resources within RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S (60 s
+# by default) is a "controller failure", which Ray Train retries without limit by default: a
+# stage whose workers never fit (resources leaked or taken) then waits forever. This many
+# retries, then the stage fails with Ray's timeout message.
+WORKER_GROUP_START_RETRIES = 2
 
 
 # --------------------------------------------------------------------------------------- data
@@ -394,7 +399,8 @@ def fit_stage_full(
         run_config=ray.train.RunConfig(
             name=name or f"{method.name}-{stage}",
             **storage.ray_storage(),
-            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            failure_config=ray.train.FailureConfig(max_failures=max_failures,
+                                                   controller_failure_limit=WORKER_GROUP_START_RETRIES),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=keep_checkpoints),
             callbacks=callbacks or None,
         ),
@@ -402,7 +408,9 @@ def fit_stage_full(
     try:
         result = trainer.fit()
     except Exception as e:  # V2 raises TrainingFailedError once max_failures is used up
-        raise RuntimeError(f"Ray Train {stage} stage failed (max_failures={max_failures}): {e}") from e
+        wanted = scaling(num_workers, use_gpu, cpus_per_worker, gpus_per_worker).resources_per_worker
+        raise RuntimeError(f"Ray Train {stage} stage failed (max_failures={max_failures}; {num_workers} worker(s) "
+                           f"of {wanted} each, start-up tried {WORKER_GROUP_START_RETRIES + 1} times): {e}") from e
     if result.error is not None:
         raise RuntimeError(f"Ray Train {stage} stage failed (max_failures={max_failures}): {result.error}")
     if result.checkpoint is None:

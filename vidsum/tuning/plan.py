@@ -146,6 +146,11 @@ class SearchOptions:
     config_overrides: dict[str, Any] = field(default_factory=dict)
     budget: TuneBudget | None = None
     crash_once: dict[str, Any] | None = None  # fault injection for tests (TrialContext.crash_once)
+    # seconds: how long --address's ray.init may take; how long to wait at start for a node that can
+    # hold one trial (0: refuse at once) and, at least STALL_LIMIT_S, for a waiting trial to run
+    # (vidsum.distributed.preflight)
+    connect_timeout: float = 60.0
+    wait_for_resources: float = 0.0
 
 
 def check_options(o: SearchOptions) -> SearchSpace:
@@ -164,8 +169,11 @@ def check_options(o: SearchOptions) -> SearchSpace:
         raise ValueError(f"--trials must be >= 1, got {o.trials}")
     if o.workers_per_trial < 0:
         raise ValueError(f"--workers-per-trial must be >= 0, got {o.workers_per_trial}")
-    if o.gpus_per_trial < 0:
-        raise ValueError(f"--gpus-per-trial must be >= 0, got {o.gpus_per_trial}")
+    check_gpus(o.gpus_per_trial, o.workers_per_trial)
+    if not o.connect_timeout > 0 or not math.isfinite(o.connect_timeout):
+        raise ValueError(f"--connect-timeout must be a number of seconds > 0, got {o.connect_timeout}")
+    if not o.wait_for_resources >= 0 or not math.isfinite(o.wait_for_resources):
+        raise ValueError(f"--wait-for-resources must be a number of seconds >= 0, got {o.wait_for_resources}")
     if o.max_concurrent is not None and o.max_concurrent < 0:
         raise ValueError(f"max_concurrent must be >= 0, got {o.max_concurrent}")
     if o.folds is not None and (not o.folds or any(isinstance(f, bool) or not isinstance(f, int) or f < 0 for f in o.folds)):
@@ -183,6 +191,22 @@ def check_options(o: SearchOptions) -> SearchSpace:
     space = load_space(o.space or default_space(o.method), config_cls=method.config_cls)
     trial_config(method, method.preset(o.preset, **o.config_overrides).to_dict(), space, {})  # overrides + fixed are valid
     return space
+
+
+def check_gpus(gpus_per_trial: float, workers_per_trial: int) -> None:
+    """Refuse a GPU share Ray cannot place: below 0, NaN, or above 1 but not whole (Ray gives a
+    process a fraction of one GPU or whole GPUs); with Ray Train workers each worker gets
+    gpus_per_trial / workers_per_trial, which must obey the same rule."""
+    if not gpus_per_trial >= 0 or not math.isfinite(gpus_per_trial):
+        raise ValueError(f"--gpus-per-trial must be >= 0, got {gpus_per_trial}")
+    share = gpus_per_trial / workers_per_trial if workers_per_trial > 0 else gpus_per_trial
+    if share > 1 and share != int(share):
+        who = (f"each of the {workers_per_trial} Ray Train workers would get {share:g} GPU"
+               if workers_per_trial > 0 else f"a trial would get {share:g} GPU")
+        raise ValueError(f"--gpus-per-trial {gpus_per_trial:g}: {who}; Ray gives a process a fraction of one GPU "
+                         f"(0.25: four share a GPU) or whole GPUs, not {share:g}")
+    if 0 < share < 1 / 10_000:
+        raise ValueError(f"--gpus-per-trial {gpus_per_trial:g}: below Ray's smallest GPU share (0.0001)")
 
 
 def final_fit_slots(cpus: float, budget: TuneBudget, workers_per_trial: int) -> int | None:
