@@ -10,6 +10,15 @@ Semantic alignment (:class:`SemanticAlignment`). Each video has one text vector 
                (GoogLeNet features and a sentence encoder live in unrelated spaces)
     direct     s_j = cos(x_j, t)                     no parameters; for features and text that
                come from one joint space (e.g. CLIP image features + CLIP text vectors)
+    fitted     s_j = cos(norm(x_j), (t - t0) R)      no gradient-trained parameters: R (d_text, d_feat)
+               and t0 are a ridge regression, fitted once on the training videos
+               (:meth:`SemanticAlignment.fit`), from each video's text to the mean of its
+               standardised features: what a text predicts about a video's content. No labels:
+               features and texts only. The learned 'projected' space can be trained to tell the
+               training videos' texts apart from anything video-specific (on the text-cue
+               stand-in it does so from the recurring backgrounds, and carries nothing to a new
+               video: ``benchmarks/sgvs_text_diagnosis.py``); a least-squares map from text to
+               content averages what is video-specific out.
 
 Semantic alignment attention (:class:`SGVSGenerator`). In every self-attention layer of the
 scoring encoder, the logit of query i attending to key j gets ``+ a_h * s_j`` (a_h a learned
@@ -18,6 +27,14 @@ more by every frame, so the scores are computed in a text-aware context. The enc
 TR-SUM :class:`~vidsum.models.encoder.TransformerEncoder` (same projection, positions and
 layers); only the additive attention mask is new. ``semantic=False`` drops the alignment
 module and the bias: the generator is then a plain transformer (ablation).
+
+Score from the similarity (``score_sim=True``). The bias above is the same for every query, so
+it tells no frame how well it matches the text itself: a scorer that should rank frames by
+their text match has to rebuild s_j from the context. With ``score_sim`` the frame's own
+similarity enters its logit, ``head(h_j) + c * z_j``, z_j = s_j standardised over the row's
+valid steps (:func:`standardised_similarity`; the raw cosines of one video have a sd of
+0.03-0.07 with the fitted similarity on the SumMe stand-in, too little to move a logit), c
+learned from ``SCORE_SIM_INIT``.
 
 Generator = scorer + reconstructor. The scorer gives p_j = sigmoid(head(h_j)) per step. A
 summary keep_j = [u_j < p_j] is drawn from uniform noise u; its gradient reaches p either
@@ -43,16 +60,20 @@ from torch import nn
 from vidsum.models.encoder import TransformerEncoder
 from vidsum.models.common import FeatureNorm
 
-SIMILARITIES = ("projected", "direct")
+SIMILARITIES = ("projected", "direct", "fitted")
+TEXT_RIDGE = 1.0  # ridge of the fitted text map (unit text vectors; test tau on the stand-in flat over 0.1-10)
 ATTN_SCALE_INIT = 2.0
 GENERATOR_KEYS = ("d_feat", "d_text", "d_model", "n_heads", "n_layers", "rec_layers", "d_ff", "d_joint", "dropout",
-                  "max_len", "semantic", "similarity", "segment_len")
+                  "max_len", "semantic", "similarity", "segment_len", "score_sim")
+GENERATOR_DEFAULTS = {"score_sim": False}  # keys added later: configs saved before them still load
+SCORE_SIM_INIT = 1.0  # initial weight of the standardised similarity in the score logit (score_sim)
 DISCRIMINATOR_KEYS = ("d_feat", "d_model", "n_heads", "n_layers", "d_ff", "dropout", "max_len")
 
 
-def _check_keys(config: dict, keys: tuple[str, ...], what: str) -> dict:
+def _check_keys(config: dict, keys: tuple[str, ...], what: str, defaults: dict | None = None) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"{what} config must be a dict, got {type(config).__name__}")
+    config = {**(defaults or {}), **config}
     missing = [k for k in keys if k not in config]
     unknown = [k for k in config if k not in keys]
     if missing or unknown:
@@ -71,7 +92,8 @@ class SemanticAlignment(nn.Module):
 
     forward(x_norm (B, L, d_feat) standardised, x_raw (B, L, d_feat), text (B, d_text)) ->
     (sim (B, L) in [-1, 1], frames (B, L, d_joint), text (B, d_joint)), the last two in the joint
-    space (unnormalised) so callers can pool frames before comparing.
+    space (unnormalised) so callers can pool frames before comparing. The joint space is d_feat
+    wide for 'direct' and 'fitted' (text mapped into feature space), d_joint for 'projected'.
     """
 
     def __init__(self, d_feat: int, d_text: int, d_joint: int, similarity: str = "projected"):
@@ -86,12 +108,38 @@ class SemanticAlignment(nn.Module):
         if similarity == "projected":
             self.frame_proj = nn.Linear(d_feat, d_joint)
             self.text_proj = nn.Linear(d_text, d_joint)
+        if similarity == "fitted":  # buffers: fitted, not trained; they travel in the state dict
+            self.register_buffer("text_mean", torch.zeros(d_text))
+            self.register_buffer("text_map", torch.zeros(d_text, d_feat))  # unfitted: every s_j = 0
+
+    @torch.no_grad()
+    def fit(self, texts: torch.Tensor, video_means: torch.Tensor, ridge: float = TEXT_RIDGE) -> "SemanticAlignment":
+        """Fit the 'fitted' text map: texts (n_videos, d_text), video_means (n_videos, d_feat) the
+        mean standardised feature of each training video. Ridge regression on centred texts (the
+        means' own mean is left out: FeatureNorm already centres the features over the videos).
+        One video, or videos that all share one text, teach nothing: the map stays 0 (every s_j 0)."""
+        if self.similarity != "fitted":
+            raise ValueError(f"fit is for similarity='fitted', this one is {self.similarity!r}")
+        if texts.dim() != 2 or video_means.dim() != 2 or texts.shape[0] != video_means.shape[0] or texts.shape[0] < 1:
+            raise ValueError(f"fit needs texts (n >= 1, d_text) and video_means (n, d_feat), got "
+                             f"{tuple(texts.shape)}, {tuple(video_means.shape)}")
+        if not ridge > 0:
+            raise ValueError(f"ridge must be > 0, got {ridge}")
+        t, y = texts.double(), video_means.double()
+        t0 = t.mean(0)
+        tc, yc = t - t0, y - y.mean(0)
+        gram = tc.T @ tc + ridge * torch.eye(t.shape[1], dtype=t.dtype)
+        self.text_mean.copy_(t0)
+        self.text_map.copy_(torch.linalg.solve(gram, tc.T @ yc))
+        return self
 
     def forward(self, x_norm: torch.Tensor, x_raw: torch.Tensor, text: torch.Tensor):
         if text.dim() != 2 or text.shape[0] != x_norm.shape[0]:
             raise ValueError(f"text must be (B={x_norm.shape[0]}, d_text), got {tuple(text.shape)}")
         if self.similarity == "projected":
             frames, t = self.frame_proj(x_norm), self.text_proj(text)
+        elif self.similarity == "fitted":
+            frames, t = x_norm, (text - self.text_mean.to(text.dtype)) @ self.text_map.to(text.dtype)
         else:
             frames, t = x_raw, text
         sim = F.cosine_similarity(frames, t.unsqueeze(1).to(frames.dtype), dim=-1, eps=1e-8)
@@ -131,17 +179,19 @@ class SGVSGenerator(nn.Module):
 
     def __init__(self, d_feat: int = 1024, d_text: int = 256, d_model: int = 512, n_heads: int = 8, n_layers: int = 3,
                  rec_layers: int = 2, d_ff: int = 2048, d_joint: int = 256, dropout: float = 0.1, max_len: int = 1024,
-                 semantic: bool = True, similarity: str = "projected", segment_len: int = 128):
+                 semantic: bool = True, similarity: str = "projected", segment_len: int = 128, score_sim: bool = False):
         super().__init__()
         if not 1 <= int(segment_len) <= int(max_len):
             raise ValueError(f"segment_len must be in [1, max_len={max_len}], got {segment_len}")
         self.config = {"d_feat": int(d_feat), "d_text": int(d_text), "d_model": int(d_model), "n_heads": int(n_heads),
                        "n_layers": int(n_layers), "rec_layers": int(rec_layers), "d_ff": int(d_ff), "d_joint": int(d_joint),
                        "dropout": float(dropout), "max_len": int(max_len), "semantic": bool(semantic),
-                       "similarity": str(similarity), "segment_len": int(segment_len)}
+                       "similarity": str(similarity), "segment_len": int(segment_len),
+                       "score_sim": bool(score_sim) and bool(semantic)}
         self.norm = FeatureNorm(d_feat)
         self.align = SemanticAlignment(d_feat, d_text, d_joint, similarity) if semantic else None
         self.attn_scale = nn.Parameter(torch.full((n_heads,), ATTN_SCALE_INIT)) if semantic else None
+        self.sim_scale = nn.Parameter(torch.tensor(SCORE_SIM_INIT)) if self.config["score_sim"] else None
         self.encoder = TransformerEncoder(d_feat, d_model, n_heads, n_layers, d_ff, dropout, max_len)
         self.score_head = nn.Linear(d_model, 1)
         self.mask_token = nn.Parameter(torch.randn(d_feat) * 0.02)
@@ -151,7 +201,7 @@ class SGVSGenerator(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "SGVSGenerator":
-        return cls(**_check_keys(config, GENERATOR_KEYS, "SG-VS generator"))
+        return cls(**_check_keys(config, GENERATOR_KEYS, "SG-VS generator", GENERATOR_DEFAULTS))
 
     @property
     def semantic(self) -> bool:
@@ -180,7 +230,10 @@ class SGVSGenerator(nn.Module):
             h = self._aligned_encode(x_norm, sim.float(), key_padding_mask)
         else:
             h = self.encoder(x_norm, key_padding_mask)
-        probs = torch.sigmoid(self.score_head(h).squeeze(-1))
+        logits = self.score_head(h).squeeze(-1)
+        if self.sim_scale is not None:
+            logits = logits + self.sim_scale * standardised_similarity(sim.float(), key_padding_mask)
+        probs = torch.sigmoid(logits)
         if key_padding_mask is not None:
             probs = probs.masked_fill(key_padding_mask, 0.0)
         return probs, sim, frames, text_joint
@@ -238,6 +291,30 @@ class SGVSDiscriminator(nn.Module):
 # --------------------------------------------------------------------------- losses
 
 
+def standardised_similarity(sim: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, L) s_j standardised per row over its valid steps (mean 0, sd 1; 0 at pads and in a row
+    whose steps all match equally): how much better a step matches the text than its segment."""
+    valid = torch.ones_like(sim, dtype=torch.bool) if key_padding_mask is None else ~key_padding_mask
+    w = valid.to(sim.dtype)
+    n = w.sum(1, keepdim=True).clamp(min=1)
+    mean = (sim * w).sum(1, keepdim=True) / n
+    sd = (((sim - mean) * w) ** 2).sum(1, keepdim=True).div(n).sqrt()
+    return torch.where(valid, (sim - mean) / sd.clamp(min=1e-6), torch.zeros_like(sim))
+
+
+def text_selection_loss(probs: torch.Tensor, sim: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Scalar: -mean over valid steps of p_j * z_j (z_j: :func:`standardised_similarity`, detached).
+
+    The summary should hold the steps that match the video's text better than the rest of their
+    segment. z sums to 0 over a row, so the term moves keep-probability between steps and leaves
+    the summary's length to L_len. z is a fixed target (detached): a learned joint space must not
+    be moved to agree with p. probs, sim: (B, L); valid: (B, L) bool."""
+    if not (probs.shape == sim.shape == valid.shape):
+        raise ValueError("probs, sim and valid must all be (B, L)")
+    z = standardised_similarity(sim.detach().float(), ~valid)
+    return -(probs * z * valid).sum() / valid.sum().clamp(min=1)
+
+
 def length_loss(probs: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.Tensor:
     """Scalar: mean over rows of (mean valid p - rate)^2 (the summary-length / sparsity term)."""
     if probs.shape != valid.shape:
@@ -249,28 +326,32 @@ def length_loss(probs: torch.Tensor, valid: torch.Tensor, rate: float) -> torch.
 
 
 def alignment_loss(frames: torch.Tensor, text: torch.Tensor, weights: torch.Tensor, valid: torch.Tensor,
-                   text_ids: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+                   text_ids: torch.Tensor, temperature: float = 0.1, reduction: str = "mean") -> torch.Tensor:
     """Summary-text contrastive loss (InfoNCE over the distinct texts of the batch).
 
     Each row's summary embedding is the ``weights``-weighted mean of its frames (B, L, d_joint);
     it should be closer (cosine / temperature) to its own text (B, d_joint) than to the other
     distinct texts in the batch. Rows sharing a text id (B,) share one class (e.g. a TVSum
     category). With fewer than 2 distinct texts there is nothing to contrast: returns 0.
+    ``reduction='none'`` returns each row's cross-entropy (B,) instead of their mean (diagnostics).
     """
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     if frames.dim() != 3 or text.shape != (frames.shape[0], frames.shape[2]):
         raise ValueError(f"frames (B, L, d) and text (B, d) do not match: {tuple(frames.shape)}, {tuple(text.shape)}")
     if weights.shape != frames.shape[:2] or valid.shape != frames.shape[:2] or text_ids.shape != (frames.shape[0],):
         raise ValueError("weights, valid must be (B, L) and text_ids (B,)")
     classes, target = torch.unique(text_ids, return_inverse=True)
     if classes.numel() < 2:
-        return frames.sum() * 0.0
+        zero = frames.sum() * 0.0
+        return zero if reduction == "mean" else zero.expand(frames.shape[0])
     w = (weights * valid).unsqueeze(-1).to(frames.dtype)
     summary = (frames * w).sum(1) / w.sum(1).clamp(min=1e-6)  # (B, d)
     # one text vector per class: the first row that carries it
     first = torch.zeros(classes.numel(), dtype=torch.long, device=text.device)
     first.scatter_reduce_(0, target, torch.arange(len(target), device=text.device), reduce="amin", include_self=False)
     logits = F.normalize(summary.float(), dim=-1) @ F.normalize(text[first].float(), dim=-1).T / temperature
-    return F.cross_entropy(logits, target)
+    return F.cross_entropy(logits, target, reduction=reduction)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
