@@ -105,3 +105,29 @@ def test_train_on_the_text_cue_tags_its_rows(tmp_path, capsys):
     assert main(["train", "sgvs", "--dataset", "summe", "--cue", "text", "--strength", "2",
                  "--data-dir", str(tmp_path / "data")]) == 2
     assert "strength must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_train_storage_uploads_the_models_and_mirrors_the_leaderboards(tmp_path, capsys):
+    """--storage (a local path here; s3:// goes through the same Storage, tests/test_storage.py):
+    without --checkpoint-dir the models are written to a temporary folder and uploaded to
+    <storage>/checkpoints/<run_id>/fold<split>/; the leaderboards under --results are mirrored."""
+    store = tmp_path / "store"
+    args = ["train", "drdsn", "--dataset", "summe", "--split", "3", "--data-dir", str(tmp_path / "data"),
+            "--results", str(tmp_path / "results"), "--set", "epochs=1", "--set", "hidden=8", "--storage", str(store)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    folds = pd.read_parquet(tmp_path / "results" / "folds.parquet")
+    run_id = folds["run_id"].iloc[0]
+    assert f"models uploaded to {store}/checkpoints/{run_id}/fold3" in out
+    assert [p.name for p in (store / "checkpoints" / run_id / "fold3").iterdir()] == ["dsn.pt"]
+    for table in ("folds", "videos"):
+        mirrored = pd.read_parquet(store / f"{table}.parquet")
+        assert mirrored.equals(pd.read_parquet(tmp_path / "results" / f"{table}.parquet"))
+    # bad input: one line, exit 2, before any training
+    for bad, says in [(["--storage", "ftp://x/y"], "unknown scheme"),
+                      (["--storage-endpoint", "http://127.0.0.1:9"], "needs --storage"),
+                      (["--storage", str(tmp_path / "ck" / "sub"), "--checkpoint-dir", str(tmp_path / "ck")],
+                       "inside it")]:
+        assert main(["train", "drdsn", "--dataset", "summe", "--data-dir", str(tmp_path / "nodata"), *bad]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "nodata").exists()

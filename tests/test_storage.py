@@ -68,6 +68,9 @@ def _roundtrip(storage: Storage, tmp_path):
     assert not storage.download(tmp_path / "none", "missing")
     with pytest.raises(FileNotFoundError):
         storage.upload(tmp_path / "nope", "x")
+    storage.upload(src, "gone")
+    assert storage.delete("gone", "a.txt") and storage.files("gone") == ["sub/b.bin"]
+    assert storage.delete("gone") and storage.files("gone") == [] and not storage.delete("gone")
 
 
 def test_local_roundtrip(tmp_path):

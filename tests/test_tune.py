@@ -403,3 +403,27 @@ def test_a_killed_in_process_trial_resumes_after_its_last_checkpoint(ray_root, d
         str(results / "optuna" / f"{summary['run_id']}.journal"))))
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
     assert len(leaderboard.read_table(results, "folds")) == 6
+
+
+def test_a_killed_in_process_final_fit_resumes_after_its_last_checkpoint(ray_root, data_dir, space_file, tmp_path):
+    """--workers-per-trial 0: the final fit checkpoints every epoch of every stage into
+    checkpoints/<run_id>/fold0/progress/; its process dies after summarizer epoch 0, Ray runs the
+    task again, and the retry loads the generator from the checkpoint (no pretraining again) and
+    continues at summarizer epoch 1. One fold row set, the models written, the checkpoints gone."""
+    from vidsum.distributed.search import run_search
+
+    results = tmp_path / "results"
+    marker = tmp_path / "crashed"
+    crash = {"stage": "summarizer", "after_epoch": 0, "marker": str(marker), "delay_s": 0.0}
+    summary = run_search(_options(space_file, data_dir, results, trials=1, final_crash_once=crash))
+    assert marker.read_text() == "crashed after epoch 0\n"
+    fold = summary["folds"][0]
+    assert fold["resumed_from"] == {"stage": "summarizer", "epoch": 0}
+    seen = [(r["stage"], r["epoch"], r["resumed_from"]) for r in fold["final_history"]]
+    # generator epochs once, from the first attempt; the retry starts at summarizer epoch 1
+    assert seen == [("generator", 0, -1), ("generator", 1, -1), ("summarizer", 0, -1),
+                    ("summarizer", 1, 0), ("summarizer", 2, 0)], seen
+    folds = leaderboard.read_table(results, "folds")
+    assert len(folds) == 6 and (folds[folds["method"] == "trsum"]["selection"].value_counts() == 1).all()
+    fold_dir = results / "checkpoints" / summary["run_id"] / "fold0"
+    assert {p.name for p in fold_dir.iterdir()} == {"generator.pt", "summarizer.pt"}  # progress/ deleted

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # not imported at run time: --help stays fast
+    from vidsum.distributed.storage import Storage
 
 CUES = ("events", "text", "mixed")  # vidsum.data.standin.CUES (not imported: --help stays fast)
 
@@ -54,7 +58,37 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_storage(args: argparse.Namespace) -> Storage | None:
+    """The --storage of ``vidsum train``, or None; ValueError for a bad URI or endpoint."""
+    if args.storage is None:
+        if args.storage_endpoint is not None:
+            raise ValueError("--storage-endpoint needs --storage s3://...")
+        return None
+    from pathlib import Path
+
+    from vidsum.distributed.storage import Storage  # pyarrow only: no Ray
+
+    storage = Storage.parse(args.storage, args.storage_endpoint)
+    if storage.is_local and args.checkpoint_dir and storage.local_path.is_relative_to(Path(args.checkpoint_dir).resolve()):
+        raise ValueError(f"--storage {args.storage} is --checkpoint-dir or inside it: the models are copied from "
+                         f"there into <storage>/checkpoints/...; use another folder")
+    return storage
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    import tempfile
+
+    storage = _train_storage(args)  # checked before anything is trained
+    if storage is None or args.checkpoint_dir:
+        return _train(args, args.checkpoint_dir, storage)
+    # --storage without --checkpoint-dir: the models go to a temporary folder, then to the storage
+    with tempfile.TemporaryDirectory(prefix="vidsum-train-") as scratch:
+        return _train(args, scratch, storage)
+
+
+def _train(args: argparse.Namespace, checkpoint_dir: str | None, storage: Storage | None) -> int:
+    """`vidsum train`: the fold, its rows, the table; with ``storage`` the models in
+    ``checkpoint_dir`` are uploaded and the leaderboards mirrored afterwards."""
     import datetime as dt
 
     from vidsum.data.datasets import load_dataset
@@ -75,7 +109,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     epochs = EpochProgress(f"train {args.method}", method.stage_epochs(cfg))
     try:
         res = method.run_fold(cfg, ds, split, fold=args.split, split_set=args.split_set, rt=Runtime(report=epochs),
-                              checkpoint_dir=args.checkpoint_dir)
+                              checkpoint_dir=checkpoint_dir)
     finally:
         epochs.close()
     run_id, commit = leaderboard.new_run_id(), leaderboard.git_commit()
@@ -83,6 +117,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     folds, videos = res.stamped({**ds.row_tags(), "run_id": run_id, "commit": commit, "started_at": started})
     leaderboard.append_rows(args.results, "videos", videos)
     leaderboard.append_rows(args.results, "folds", folds)
+    if storage is not None:
+        from pathlib import Path
+
+        from vidsum.distributed.storage import mirror_results
+
+        # the layout tune.py uses, so a bucket holding both reads like one results folder
+        models = storage.upload(checkpoint_dir, "checkpoints", run_id, f"fold{args.split}")
+        mirror_results(storage, Path(args.results), run_id)
     data = ds.features_kind + ("" if ds.cue is None else f", cue={ds.cue}, strength={ds.strength:g}")
     print(f"\n{args.method} {args.dataset} {args.split_set} split {args.split} (features={data}, "
           f"preset={args.preset}, seed={args.seed}); {len(split.test_keys)} test videos")
@@ -92,6 +134,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print("(oracle = best epoch on the TEST videos: for comparison with papers only)")
     print(f"rows appended to {args.results}/folds.parquet and videos.parquet (run_id {run_id}); "
           f"wall {res.fold_rows[0]['wall_s']:.0f} s")
+    if storage is not None:
+        print(f"models uploaded to {models}; leaderboards mirrored to {storage.uri}")
     return 0
 
 
@@ -179,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--strength", type=float, default=None, help="stand-in only: planted strength in [0, 1] (default 0.8)")
     t.add_argument("--results", default="results", help="leaderboard folder")
     t.add_argument("--checkpoint-dir", default=None, help="save each stage's model here (the scored stage's label-free-selected epoch)")
+    t.add_argument("--storage", default=None, metavar="URI",
+                   help="after the run, upload the models to URI/checkpoints/<run_id>/fold<split>/ and mirror the "
+                        "leaderboards to URI (as tune.py --storage): a path, s3://bucket/prefix or gs://...")
+    t.add_argument("--storage-endpoint", default=None, metavar="URL",
+                   help="S3-compatible endpoint for --storage s3://... (MinIO, Ceph, moto), e.g. http://127.0.0.1:9000 "
+                        "(default: AWS_ENDPOINT_URL or AWS)")
     t.set_defaults(func=_cmd_train)
 
     sub.add_parser("tune", add_help=False, help="per-fold search with Ray Tune + Optuna (= python tune.py; "

@@ -29,8 +29,12 @@ Storage (``--storage``, :mod:`vidsum.distributed.storage`; default the results f
 trials (``ray_tune/``), Ray Train's runs (``ray_train/``) and the final models
 (``checkpoints/<run_id>/fold<k>/``) go there, and the driver mirrors the leaderboards, the Optuna
 journal and the run ids there after every fold. An in-process trial reports a Tune checkpoint per
-scored epoch (:class:`_TrialReporter`); Tune's FailureConfig restarts a trial whose process or
-node died from it (``ray.tune.get_checkpoint``), at the next epoch, on any node.
+scored epoch (:mod:`vidsum.distributed.resume`); Tune's FailureConfig restarts a trial whose process
+or node died from it (``ray.tune.get_checkpoint``), at the next epoch, on any node. An in-process
+final fit checkpoints every epoch of every stage the same way, into
+``checkpoints/<run_id>/fold<k>/progress/`` (:func:`progress_storage`); Ray's retry of a final fit
+task whose process or node died continues there, and the driver deletes them once the fold's rows
+are written.
 
 Final fits run as Ray tasks, so fold k's final fit overlaps fold k+1's search (on 2 cores, one
 core trains the final model while the other runs trials; ``final_fit_slots``).
@@ -85,15 +89,15 @@ from ray.tune.search.optuna import OptunaSearch
 from vidsum.data.splits import Split, load_splits, validation_holdout
 from vidsum.distributed import preflight
 from vidsum.distributed.preflight import TrialRequest
+from vidsum.distributed.resume import (PROGRESS_DIR, EpochCheckpointer, FitProgress, Resume, SaveEpoch,
+                                       read_checkpoint_dir, resumed_from, train_stages)
 from vidsum.distributed.storage import Storage, fetch_results, mirror_results
 from vidsum.tuning import timeline
-from vidsum.distributed.train import (DEFAULT_CPUS_PER_WORKER, DataSpec, crash_once_after, data_spec, fit_stage_full,
-                                      load_videos, prepare_data, read_state_dir, running_objective, train_stages_on_ray,
-                                      write_state_dir)
+from vidsum.distributed.train import (DEFAULT_CPUS_PER_WORKER, DataSpec, data_spec, fit_stage_full, load_videos,
+                                      prepare_data, running_objective, train_stages_on_ray)
 from vidsum.progress import EpochProgress
 from vidsum.progress import enabled as progress_enabled
 from vidsum.results import leaderboard
-from vidsum.training.checkpoint import load_checkpoint, save_checkpoint
 from vidsum.training.fold import FoldResult, run_fold
 from vidsum.training.loop import Runtime
 from vidsum.training.methods import Method, get_method
@@ -107,7 +111,8 @@ from vidsum.tuning.space import ParamSpec, SearchSpace
 DRIVER_CPU = 0.01
 # Tune restarts a failed trial (its process or node died) this often, from its last checkpoint.
 TRIAL_MAX_FAILURES = 2
-# A final fit task whose worker or node dies is run again (from the start) this often.
+# A final fit task whose worker or node dies is run again this often: in process (workers 0) from
+# the epoch after its last checkpoint (_final_in_process), with Ray Train workers from the start.
 FINAL_MAX_RETRIES = 2
 # CPU held by a trial that trains in its own process (workers_per_trial 0), and by its final fit.
 TRIAL_CPU = 1.0
@@ -167,62 +172,34 @@ def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
 # --------------------------------------------------------------------------------- the trial
 
 
-# An in-process trial's checkpoint folder (one per scored epoch, kept by Tune in its storage):
-# the scored stage's loop state and the rows reported so far (train.write_state_dir), plus the
-# models of the stages before it (_input_file).
+# An in-process trial checkpoints every scored epoch as a Tune checkpoint (kept by Tune in its
+# storage): the folder of vidsum.distributed.resume (the scored stage's loop state, the rows
+# reported so far, the models of the stages before it), so a trial restarted by Tune's
+# FailureConfig -- on any node -- continues at the epoch after it without redoing pretraining.
 
 
-def _input_file(stage_name: str) -> str:
-    """The checkpoint file of an earlier stage's model (TR-SUM's generator) in a trial checkpoint."""
-    return f"input-{stage_name}.pt"
+def _tune_save(device: str) -> SaveEpoch:
+    """EpochCheckpointer.save of a trial: one Tune result per scored epoch, with its checkpoint."""
+    # where the trial trains and on which of Ray's GPU ids (the driver warns about CPU fallback)
+    where = {"device": device, "gpu_ids": _gpu_ids()}
 
-
-class _TrialReporter:
-    """Runtime.report for an in-process trial: one Tune result per scored epoch, with a checkpoint.
-
-    The checkpoint holds the loop's state, the reported rows and the models of the stages before
-    the scored one (``inputs``: {stage name: checkpoint state}), so a trial restarted by Tune's
-    FailureConfig -- on any node -- continues at the epoch after it without redoing pretraining.
-    Every row gets ``resumed_from``: the checkpoint epoch this attempt started from (-1: fresh).
-    crash_once: TrialContext.crash_once (fault injection for tests).
-    """
-
-    def __init__(self, rule: str, history: list[dict[str, Any]], resumed_from: int,
-                 inputs: dict[str, dict[str, Any]], crash_once: dict[str, Any] | None = None, device: str = "cpu"):
-        self.rule, self.history, self.resumed_from = rule, history, resumed_from
-        self.inputs, self.crash_once = inputs, crash_once
-        # where the trial trains and on which of Ray's GPU ids (the driver warns about CPU fallback)
-        self.where = {"device": device, "gpu_ids": _gpu_ids()}
-
-    def __call__(self, row: dict[str, Any], state: dict[str, Any] | None) -> None:
-        metrics = running_objective({**row, "resumed_from": self.resumed_from}, self.rule, self.history)
-        self.history.append(metrics)
+    def save(row: dict[str, Any], folder: Path | None) -> None:
         # node_id: where this epoch ran (a trial restarted after a node loss shows the move)
-        result = {**{k: v for k, v in metrics.items() if k != "stage"}, "node_id": ray.get_runtime_context().get_node_id(),
-                  **self.where}
-        if state is None:
-            ray.tune.report(result)
-        else:
-            with tempfile.TemporaryDirectory(prefix="vidsum-trial-") as tmp:
-                write_state_dir(Path(tmp), state, self.history)
-                for name, input_state in self.inputs.items():
-                    save_checkpoint(Path(tmp) / _input_file(name), input_state)
-                # persisted to the experiment's storage before report returns
-                ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(tmp))
-        crash_once_after(self.crash_once, int(row["epoch"]))
+        result = {**{k: v for k, v in row.items() if k != "stage"}, "node_id": ray.get_runtime_context().get_node_id(),
+                  **where}
+        # persisted to the experiment's storage before report returns
+        ray.tune.report(result, checkpoint=None if folder is None else ray.tune.Checkpoint.from_directory(str(folder)))
+
+    return save
 
 
-def _trial_checkpoint(method: Method) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """(scored stage's loop state, reported rows, {earlier stage: model state}) of this trial's
-    last checkpoint (``ray.tune.get_checkpoint``), or (None, [], {}) on its first attempt."""
+def _trial_checkpoint(method: Method) -> Resume:
+    """This trial's last checkpoint (``ray.tune.get_checkpoint``), or a fresh Resume on its first attempt."""
     ckpt = ray.tune.get_checkpoint()
     if ckpt is None:
-        return None, [], {}
+        return Resume()
     with ckpt.as_directory() as d:
-        state, history = read_state_dir(Path(d), method.scored.kind)
-        inputs = {s.name: load_checkpoint(Path(d) / _input_file(s.name), expect_kind=s.kind)
-                  for s in method.stages if s is not method.scored and (Path(d) / _input_file(s.name)).exists()}
-    return state, history, inputs
+        return read_checkpoint_dir(Path(d), method, method.scored.name)
 
 
 def _run_trial_in_process(method: Method, cfg: Any, ctx: TrialContext, spec: DataSpec) -> None:
@@ -230,30 +207,20 @@ def _run_trial_in_process(method: Method, cfg: Any, ctx: TrialContext, spec: Dat
 
     On a restart the scored stage resumes from the trial's last checkpoint and the earlier stages'
     models come from it too (their training is not redone); a trial killed before its first scored
-    epoch starts over."""
-    if method.stages[-1] is not method.scored:
-        raise ValueError(f"{method.name}: in-process trials expect the scored stage last")
+    epoch starts over. Every result gets ``resumed_from``: the checkpoint epoch this attempt
+    started from (-1: fresh)."""
     torch.set_num_threads(1)
     videos = load_videos(spec, list(ctx.train_keys) + list(ctx.val_keys))
     train = [videos[k] for k in ctx.train_keys]
     val = [videos[k] for k in ctx.val_keys]
     device = pick_device(ctx.gpus, f"trial {ray.tune.get_context().get_trial_id()}")
-    resume, history, saved = _trial_checkpoint(method)
-    models: dict[str, Any] = {}
-    states: dict[str, dict[str, Any]] = {}
-    for stage in method.stages[:-1]:
-        if stage.name in saved:
-            states[stage.name] = saved[stage.name]
-            models[stage.name] = stage.load(saved[stage.name]).to(device)
-        else:  # unscored stages report nothing: every Tune result carries the objective
-            model, stage_history, _ = stage.train(cfg, train, Runtime(device=device), inputs=dict(models), val_videos=None,
-                                                  test_videos=None, dataset=spec.dataset)
-            models[stage.name] = model
-            states[stage.name] = stage.model_state(model, getattr(cfg, stage.epochs) - 1, stage_history)
-    reporter = _TrialReporter(ctx.space.objective, history, -1 if resume is None else int(resume["epoch"]), states,
-                              ctx.crash_once, device.type)
-    method.scored.train(cfg, train, Runtime(device=device, report=reporter, resume=resume), inputs=dict(models),
-                        val_videos=val, test_videos=None, dataset=spec.dataset)
+    resume = _trial_checkpoint(method)
+    rule = ctx.space.objective
+    reporter = EpochCheckpointer(_tune_save(device.type), resume, {"resumed_from": resume.epoch},
+                                 annotate=lambda row, history: running_objective(row, rule, history),
+                                 crash_once=ctx.crash_once)
+    # unscored stages report nothing: every Tune result carries the objective
+    train_stages(method, cfg, train, val, None, spec.dataset, device, resume, reporter, report_unscored=False)
 
 
 def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
@@ -547,7 +514,11 @@ def tune_fold(
 
 
 def run_final(job: FinalJob) -> FoldResult:
-    """Train the chosen config once with the preset's epochs and score the test fold."""
+    """Train the chosen config once with the preset's epochs and score the test fold.
+
+    In process (``job.workers == 0``) with ``job.progress``: every epoch of every stage is
+    checkpointed there (:func:`_final_in_process`), so a retry of this task by Ray continues after
+    the last checkpoint."""
     method = get_method(job.method)
     spec = DataSpec.from_dict(job.data)
     cfg = method.config_cls.from_dict(job.cfg)
@@ -565,6 +536,8 @@ def run_final(job: FinalJob) -> FoldResult:
         # --verbose); VIDSUM_PROGRESS=0, which tune.py --quiet sets before Ray starts, silences it.
         epochs = EpochProgress(f"[fold {job.fold}] final fit {method.name}", method.stage_epochs(cfg))
         try:
+            if job.progress is not None:
+                return _final_in_process(method, cfg, dataset, split, job, device, epochs)
             return run_fold(method, cfg, dataset, split, fold=job.fold, split_set=job.split_set,
                             rt=Runtime(device=device, report=epochs), checkpoint_dir=job.checkpoint_dir)
         finally:
@@ -576,7 +549,50 @@ def run_final(job: FinalJob) -> FoldResult:
                     train=train_stages_on_ray(method, spec, **on_ray))
 
 
+def final_progress(job: FinalJob) -> FitProgress:
+    """Where the in-process final fit ``job`` keeps its epoch checkpoints, and what they belong to:
+    a checkpoint of another config, data or keys is not resumed from."""
+    if job.progress is None:
+        raise ValueError(f"[fold {job.fold}] final fit: no progress storage")
+    fit = {"method": job.method, "data": job.data, "train_keys": list(job.train_keys), "test_keys": list(job.test_keys),
+           "cfg": job.cfg}
+    return FitProgress(Storage(**job.progress), fit)
+
+
+def _final_in_process(method: Method, cfg: Any, dataset: Any, split: Split, job: FinalJob, device: torch.device,
+                      show: Callable[[dict[str, Any]], None]) -> FoldResult:
+    """run_fold with every epoch of every stage checkpointed to ``job.progress``, continuing after the
+    last checkpoint there: the stages before it are loaded (no pretraining again), its stage goes on
+    at the next epoch. The result's history is the rows reported, each with ``resumed_from`` (the
+    checkpoint epoch this attempt started from, -1: fresh) and ``resumed_stage``."""
+    progress = final_progress(job)
+    resume = progress.latest(method)
+    if resume.stage is not None:  # in this worker's log (the driver prints its own line)
+        print(f"[fold {job.fold}] final fit: continuing after {resume.stage} epoch {resume.epoch} "
+              f"(checkpoint in {progress.storage.uri})", file=sys.stderr, flush=True)
+
+    def save(row: dict[str, Any], folder: Path | None) -> None:
+        if folder is not None:
+            progress.save(str(row["stage"]), int(row["epoch"]), folder)
+
+    reporter = EpochCheckpointer(save, resume, {"resumed_from": resume.epoch, "resumed_stage": resume.stage},
+                                 show=show, crash_once=job.crash_once)
+
+    def train(cfg: Any, train_videos, val, test, dataset_name: str):
+        return train_stages(method, cfg, train_videos, val, test, dataset_name, device, resume, reporter)
+
+    result = run_fold(method, cfg, dataset, split, fold=job.fold, split_set=job.split_set,
+                      checkpoint_dir=job.checkpoint_dir, train=train)
+    return replace(result, history=list(reporter.history))
+
+
 # ------------------------------------------------------------------------------ whole search
+
+
+def progress_storage(storage: Storage, run_id: str, fold: int) -> Storage:
+    """Where fold ``fold``'s in-process final fit keeps its epoch checkpoints: beside its models,
+    ``<storage>/checkpoints/<run_id>/fold<k>/progress/`` (deleted once the fold's rows are written)."""
+    return storage.child("checkpoints", run_id, f"fold{fold}", PROGRESS_DIR)
 
 
 def warn_if_unshared(storage: Storage) -> bool:
@@ -670,17 +686,25 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
             result = ray.get(ref)
             rows = write_fold(results_dir, dataset, result, test_keys, row, fold)
             mirror_results(storage, results_dir, run_id)
+            # the rows are written: the fit's epoch checkpoints have served (a retry would have read them)
+            progress_storage(storage, run_id, fold).delete()
+            resumed = resumed_from(result.history)
+            if resumed is not None:
+                print(f"[fold {fold}] the final fit was restarted and continued after {resumed['stage']} epoch "
+                      f"{resumed['epoch']} (its last checkpoint)", flush=True)
             print_fold(fold, method.name, rows, result.fold_rows[0]["wall_s"] if result.fold_rows else float("nan"))
             fit_s = result.fold_rows[0]["wall_s"] if result.fold_rows else 0.0
             now = time.perf_counter() - t0
             fits.append(timeline.Span(now - fit_s, now, final_cpu))
             summary["folds"][fold] = {"wall_s": time.perf_counter() - started,
-                                      "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == method.name}}
+                                      "f1": {r["selection"]: r["f1"] for r in rows if r["method"] == method.name},
+                                      "resumed_from": resumed, "final_history": result.history}
             submit(searching=not block)
 
     for fold in folds:
         if fold in done:
             print(f"[fold {fold}] already in folds.parquet for run {run_id}: skipped", flush=True)
+            progress_storage(storage, run_id, fold).delete()  # left by a driver killed after writing the rows
             continue
         collect(block=False)
         started, started_at = time.perf_counter(), leaderboard.utc_now()
@@ -703,7 +727,9 @@ def run_search(o: SearchOptions) -> dict[str, Any]:
         job = FinalJob(fold, method.name, spec.to_dict(), tuple(split.train_keys), tuple(split.test_keys), cfg.to_dict(), o.splits,
                        models.uri if models.is_local else "", o.workers_per_trial, o.gpus_per_trial,
                        None if models.is_local else models.to_dict(),
-                       None if models.is_local else storage.child("ray_train", run_id, f"fold{fold}"))
+                       None if models.is_local else storage.child("ray_train", run_id, f"fold{fold}"),
+                       progress_storage(storage, run_id, fold).to_dict() if o.workers_per_trial == 0 else None,
+                       o.final_crash_once)
         line = (f"[fold {fold}] final fit with the best parameters "
                 f"({fmt_epochs(method, {f: getattr(cfg, f) for f in method.epoch_fields}, at_most=False)}) started")
         waiting.append((job, line, (fold, tuple(split.test_keys), {**run_row, "started_at": started_at}, started)))

@@ -9,6 +9,9 @@ Layout under the storage root (the same as a results folder, so a bucket can be 
 
     ray_tune/<experiment>/...       Ray Tune's trials and their checkpoints (one per scored epoch)
     checkpoints/<run_id>/fold<k>/   the final fits' models (generator.pt, summarizer.pt, ...)
+      progress/<stage>-epoch<NNNN>/ a running in-process final fit's last epoch checkpoint
+                                    (vidsum.distributed.resume.FitProgress; deleted once the
+                                    fold's rows are written)
     {trials,folds,videos}.parquet   mirrors of the driver's leaderboards, after every fold
     optuna/<run_id>.journal         mirror of the Optuna study
     tune_state/*.json               mirror of the run ids ``--resume`` looks up
@@ -20,7 +23,7 @@ filesystem from it (:meth:`Storage.filesystem`), with that node's credentials.
 
 pyarrow API relied on: pyarrow.fs.FileSystem.from_uri(uri) -> (fs, path); pyarrow.fs.S3FileSystem(
 endpoint_override=, region=); LocalFileSystem; fs.get_file_info(path | FileSelector(recursive=True));
-fs.create_dir; pyarrow.fs.copy_files(src, dst, source_filesystem=, destination_filesystem=).
+fs.create_dir; fs.delete_dir / delete_file; pyarrow.fs.copy_files(src, dst, source_filesystem=, destination_filesystem=).
 Ray: ray.tune.RunConfig / ray.train.RunConfig(storage_path=<path on the fs>, storage_filesystem=fs).
 """
 
@@ -136,6 +139,19 @@ class Storage:
         local = Path(local)
         (local if info.type == pafs.FileType.Directory else local.parent).mkdir(parents=True, exist_ok=True)
         pafs.copy_files(source, str(local.resolve()), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+        return True
+
+    def delete(self, *parts: str) -> bool:
+        """Remove the file or folder (recursively) ``parts`` below the root; False when it does not exist."""
+        fs, _ = self.filesystem()
+        target = self.path(*parts)
+        kind = fs.get_file_info(target).type
+        if kind == pafs.FileType.NotFound:
+            return False
+        if kind == pafs.FileType.Directory:
+            fs.delete_dir(target)
+        else:
+            fs.delete_file(target)
         return True
 
     def exists(self, *parts: str) -> bool:

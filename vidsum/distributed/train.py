@@ -238,10 +238,13 @@ def read_state_dir(folder: Path, kind: str) -> tuple[dict[str, Any], list[dict[s
     return state, json.loads(history_path.read_text()) if history_path.exists() else []
 
 
-def crash_once_after(crash_once: dict[str, Any] | None, epoch: int) -> None:
+def crash_once_after(crash_once: dict[str, Any] | None, epoch: int, stage: str | None = None) -> None:
     """Fault injection for tests: exit this process hard ``delay_s`` after epoch
-    ``crash_once['after_epoch']``, once (whoever creates ``crash_once['marker']`` first crashes)."""
+    ``crash_once['after_epoch']``, once (whoever creates ``crash_once['marker']`` first crashes).
+    With ``crash_once['stage']``, only after that epoch of that stage (a run of several stages)."""
     if not crash_once or epoch != int(crash_once["after_epoch"]):
+        return
+    if crash_once.get("stage") not in (None, stage):
         return
     try:  # exclusive create: of processes reaching this at once, one crashes
         fd = os.open(crash_once["marker"], os.O_CREAT | os.O_EXCL | os.O_WRONLY)

@@ -109,6 +109,12 @@ class FinalJob:
     upload_to: dict[str, Any] | None = None
     # Ray Train's storage for workers >= 1 (a Storage); None: checkpoint_dir / 'ray_train'
     train_storage: Any = None
+    # workers == 0: a storage folder (Storage.to_dict) for the fit's epoch checkpoints, which a
+    # retry of the task continues from (vidsum.distributed.resume.FitProgress); None: none kept
+    progress: dict[str, Any] | None = None
+    # fault injection for tests: {'stage', 'after_epoch', 'marker'[, 'delay_s']} -- the fit exits
+    # hard after that epoch of that stage (its checkpoint written), once (the marker remembers)
+    crash_once: dict[str, Any] | None = None
 
 
 # ----------------------------------------------------------------------------------- options
@@ -146,6 +152,7 @@ class SearchOptions:
     config_overrides: dict[str, Any] = field(default_factory=dict)
     budget: TuneBudget | None = None
     crash_once: dict[str, Any] | None = None  # fault injection for tests (TrialContext.crash_once)
+    final_crash_once: dict[str, Any] | None = None  # the same for the final fits (FinalJob.crash_once)
     # seconds: how long --address's ray.init may take; how long to wait at start for a node that can
     # hold one trial (0: refuse at once) and, at least STALL_LIMIT_S, for a waiting trial to run
     # (vidsum.distributed.preflight)
