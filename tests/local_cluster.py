@@ -22,6 +22,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +88,22 @@ class MotoS3:
             if not page.get("IsTruncated"):
                 return out
             token = page["NextContinuationToken"]
+
+
+@contextmanager
+def moto_s3_in_env(bucket: str) -> Iterator[MotoS3]:
+    """A started MotoS3 whose ``env`` is set in this process (boto3 and pyarrow read it) while the
+    block runs; stopped and the environment restored after it."""
+    import pytest
+
+    server = MotoS3(bucket=bucket).start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in server.env.items():
+                mp.setenv(k, v)
+            yield server
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------------------------ cluster

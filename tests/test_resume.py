@@ -36,14 +36,10 @@ def videos():
 @pytest.fixture(scope="module")
 def s3():
     pytest.importorskip("moto")
-    from local_cluster import MotoS3
+    from local_cluster import moto_s3_in_env
 
-    server = MotoS3(bucket="resume").start()
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in server.env.items():
-            mp.setenv(k, v)
+    with moto_s3_in_env("resume") as server:
         yield server
-    server.stop()
 
 
 def _fit(videos, progress: FitProgress, stop_after: tuple[str, int] | None = None):

@@ -8,17 +8,13 @@ import pytest
 from vidsum.distributed.storage import Storage, fetch_results, mirror_results
 
 pytest.importorskip("moto")
-from local_cluster import MotoS3  # noqa: E402
+from local_cluster import moto_s3_in_env  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def s3():
-    server = MotoS3(bucket="unit").start()
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in server.env.items():
-            mp.setenv(k, v)
+    with moto_s3_in_env("unit") as server:
         yield server
-    server.stop()
 
 
 def test_parse(tmp_path, monkeypatch):
