@@ -62,24 +62,30 @@ def rebuilder(name: str, gen):
 
 
 @torch.no_grad()
-def segment_rewards(rebuild, features: torch.Tensor, keep_prob: np.ndarray, segment_len: int, episodes: int,
-                    rng: torch.Generator) -> torch.Tensor:
-    """(episodes, S) stage-2 reward of each sequential segment of one video, kept steps drawn
-    from Bernoulli(keep_prob) (n_steps,); features (n_steps, D); ``rebuild`` from :func:`rebuilder`."""
+def segment_episodes(rebuild, features: torch.Tensor, keep_prob: np.ndarray, segment_len: int, episodes: int,
+                     rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bernoulli(keep_prob (n_steps,)) episodes on each sequential segment of one video, scored with
+    the stage-2 reward. features (n_steps, D); ``rebuild`` from :func:`rebuilder`. Returns reward
+    (episodes, S), kept valid steps (episodes, S) and the segments' pads (S, L)."""
     from vidsum.segments import gather_segments, segment_index
 
-    n_steps = features.shape[0]
-    index = segment_index(n_steps, segment_len, "sequential")
+    index = segment_index(features.shape[0], segment_len, "sequential")
     x, pad = gather_segments(features, index)  # (S, L, D), (S, L)
     p = torch.from_numpy(keep_prob).float()[index.clamp(min=0)]  # (S, L)
     s, l, d = x.shape
-    kept = torch.bernoulli(p.expand(episodes, s, l).contiguous(), generator=rng).bool()
+    kept = torch.bernoulli(p.expand(episodes, s, l).contiguous(), generator=rng).bool() & ~pad
     hidden = (~kept & ~pad).reshape(episodes * s, l)
     x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
-    return torch.sigmoid(-rebuild(x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s)
+    reward = torch.sigmoid(-rebuild(x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s)
+    return reward, kept.sum(-1), pad
 
 
-@torch.no_grad()
+def segment_rewards(rebuild, features: torch.Tensor, keep_prob: np.ndarray, segment_len: int, episodes: int,
+                    rng: torch.Generator) -> torch.Tensor:
+    """(episodes, S) stage-2 reward of each sequential segment of one video (:func:`segment_episodes`)."""
+    return segment_episodes(rebuild, features, keep_prob, segment_len, episodes, rng)[0]
+
+
 def count_share(rebuild, features: torch.Tensor, delta: float, segment_len: int, episodes: int,
                 rng: torch.Generator, min_steps: int = 16) -> np.ndarray:
     """(S',) per full-enough sequential segment of one video (>= ``min_steps`` valid steps): the
@@ -87,18 +93,11 @@ def count_share(rebuild, features: torch.Tensor, delta: float, segment_len: int,
     correlation of reward and kept count over ``episodes`` Bernoulli(delta) episodes). With
     Bernoulli episodes this part of every advantage says "how many", not "which"; a fixed budget
     (``rl_budget='exact'``) removes it."""
-    from vidsum.segments import gather_segments, segment_index
-
-    index = segment_index(features.shape[0], segment_len, "sequential")
-    x, pad = gather_segments(features, index)  # (S, L, D), (S, L)
-    s, l, d = x.shape
-    kept = torch.bernoulli(torch.full((episodes, s, l), delta), generator=rng).bool() & ~pad
-    hidden = (~kept & ~pad).reshape(episodes * s, l)
-    x_rep = x.unsqueeze(0).expand(episodes, s, l, d).reshape(episodes * s, l, d)
-    reward = torch.sigmoid(-rebuild(x_rep, pad.repeat(episodes, 1), hidden)).reshape(episodes, s).double()
-    count = kept.sum(-1).double()  # (episodes, S)
+    flat = np.full(features.shape[0], delta)
+    reward, count, pad = segment_episodes(rebuild, features, flat, segment_len, episodes, rng)
+    reward, count = reward.double(), count.double()
     out = []
-    for j in range(s):
+    for j in range(reward.shape[1]):
         if int((~pad[j]).sum()) < min_steps or reward[:, j].std() == 0 or count[:, j].std() == 0:
             continue
         out.append(float(torch.corrcoef(torch.stack([count[:, j], reward[:, j]]))[0, 1]) ** 2)
