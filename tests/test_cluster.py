@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("ray")
@@ -120,6 +121,19 @@ def test_a_search_on_a_cluster_stores_everything_in_the_bucket(cluster, data, sp
         assert any("/checkpoint_" in k and k.endswith("/state.pt") and f"run_trial_{tid}" in k for k in keys), tid
         assert {r["node_id"] for r in seq} <= cluster.worker_ids
     assert not (results / "checkpoints").exists() and not (results / "ray_tune").exists()
+    mirrored = tmp_path / "mirrored.parquet"
+    cluster.s3.client().download_file(cluster.s3.bucket, "runPlain/trials.parquet", str(mirrored))
+    assert len(pd.read_parquet(mirrored)) == 2
+
+    # A new head (empty results folder) resumes the run from the bucket alone and finds the fold
+    # done; its driver reaches the bucket through --storage-endpoint, not the environment.
+    env = cluster.env()
+    env.pop("AWS_ENDPOINT_URL", None)
+    again = subprocess.run(_tune(cluster, data, tmp_path / "new_head", space_file, "runPlain", "--trials", "2",
+                                 "--resume", "--storage-endpoint", cluster.s3.endpoint),
+                           env=env, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "fetched" in again.stdout and f"resuming run {run_id}" in again.stdout and "skipped" in again.stdout
 
 
 @pytest.mark.skipif(os.environ.get("VIDSUM_CLUSTER_TRAIN_TEST") != "1",

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -303,63 +301,6 @@ def test_warns_when_a_cluster_uses_a_local_storage_path(tmp_path, monkeypatch, c
     assert not search.warn_if_unshared(Storage.parse("s3://bucket/run"))
     monkeypatch.setattr(search.ray, "nodes", lambda: [{"Alive": True}])
     assert not search.warn_if_unshared(Storage.parse(tmp_path)) and capsys.readouterr().err == ""
-
-
-def _real_path_data(tmp_path):
-    """A tiny stand-in at the real-file path (tune.py then needs no stand-in options)."""
-    from vidsum.data.download import real_h5_path
-    from vidsum.data.standin import build_standin
-
-    data = tmp_path / "data"
-    build_standin("summe", real_h5_path("summe", data), feature_dim=FEATURE_DIM, keys=TINY_KEYS)
-    return data
-
-
-@pytest.mark.ray
-@pytest.mark.slow
-def test_tune_cli_with_s3_storage_puts_models_checkpoints_and_mirrors_in_the_bucket(space_file, tmp_path):
-    """tune.py --storage s3://... --storage-endpoint (moto on 127.0.0.1): the leaderboards are
-    written locally and mirrored to the bucket with the Optuna journal; Tune's trials and the final
-    fit's models are in the bucket, not under --results; --resume on an empty results folder (a
-    new head) fetches the run from the bucket and finds the fold done."""
-    pytest.importorskip("moto")
-    from local_cluster import MotoS3
-
-    s3 = MotoS3(bucket="single").start()
-    ray_tmp = tempfile.mkdtemp(prefix="vs", dir="/tmp")  # short: Ray's socket paths are length-limited
-    try:
-        data = _real_path_data(tmp_path)
-        results = tmp_path / "results"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_TMPDIR": ray_tmp, **s3.env}
-        env.pop("AWS_ENDPOINT_URL")  # the endpoint comes from --storage-endpoint
-        args = _tune_cli(data, results, space_file, "--trials", "2", "--storage", "s3://single/run",
-                         "--storage-endpoint", s3.endpoint)
-        out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-        trials = leaderboard.read_table(results, "trials")
-        folds = leaderboard.read_table(results, "folds")
-        assert len(trials) == 2 and len(folds) == 6
-        run_id = trials["run_id"].iloc[0]
-        keys = s3.keys("run/")
-        for name in ("trials.parquet", "folds.parquet", "videos.parquet", f"optuna/{run_id}.journal"):
-            assert f"run/{name}" in keys, keys
-        assert {f"run/checkpoints/{run_id}/fold0/{f}" for f in ("generator.pt", "summarizer.pt")} <= set(keys)
-        trial_files = [k for k in keys if k.startswith("run/ray_tune/") and "/checkpoint_" in k]
-        assert {k.rsplit("/", 1)[1] for k in trial_files} >= {"state.pt", "history.json", "input-generator.pt"}
-        assert not (results / "checkpoints").exists() and not (results / "ray_tune").exists()
-        mirrored = tmp_path / "mirrored.parquet"
-        s3.client().download_file("single", "run/trials.parquet", str(mirrored))
-        assert len(pd.read_parquet(mirrored)) == 2
-
-        new_head = tmp_path / "new_head"
-        args = _tune_cli(data, new_head, space_file, "--trials", "2", "--storage", "s3://single/run",
-                         "--storage-endpoint", s3.endpoint, "--resume")
-        again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-        assert "fetched" in again.stdout and f"resuming run {run_id}" in again.stdout and "skipped" in again.stdout
-    finally:
-        s3.stop()
-        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def _reported_rows(ray_tune_dir: Path) -> dict[str, list[dict]]:
