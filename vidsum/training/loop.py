@@ -26,6 +26,10 @@ from vidsum.training.checkpoint import restore_rng
 #   validation  best mean F on the validation videos (held-out *training* videos)
 #   oracle      best mean F on the test videos; for comparison with papers only, always labelled
 SELECTION_RULES = ("label_free", "validation", "oracle")
+# Recorded each epoch as sel_<name> (a search objective, benchmarks/search_value.py) but not a
+# selection rule of its own (no weights kept for it):
+#   validation_tau  mean Kendall tau of the validation videos' scores against their annotations
+RECORDED_ONLY = ("validation_tau",)
 
 
 @dataclass
@@ -102,7 +106,7 @@ def restore(state: dict[str, Any], *, model: nn.Module, optimizer: torch.optim.O
 
 def selection_values(score: Callable[[Video], np.ndarray], label_free: Callable[[Video, np.ndarray], float],
                      val_videos: list[Video] | None, test_videos: list[Video] | None, dataset: str) -> dict[str, float]:
-    """{rule: value} of one epoch (see SELECTION_RULES).
+    """{rule: value} of one epoch (see SELECTION_RULES and RECORDED_ONLY).
 
     score(video) -> (n_steps,) scores; label_free(video, its scores) -> float. A validation
     video is scored once for both of its rules; a rule whose videos are not given is left out.
@@ -111,7 +115,9 @@ def selection_values(score: Callable[[Video], np.ndarray], label_free: Callable[
     if val_videos:
         scores = [score(v) for v in val_videos]
         out["label_free"] = mean([label_free(v, s) for v, s in zip(val_videos, scores)])
-        out["validation"] = mean([evaluate_video(s, v, dataset)["f1"] for v, s in zip(val_videos, scores)])
+        metrics = [evaluate_video(s, v, dataset) for v, s in zip(val_videos, scores)]
+        out["validation"] = mean([m["f1"] for m in metrics])
+        out["validation_tau"] = mean([m["kendall_tau"] for m in metrics])
     if test_videos:
         out["oracle"] = mean([evaluate_video(score(v), v, dataset)["f1"] for v in test_videos])
     return out
@@ -122,5 +128,7 @@ def update_best(best: dict[str, dict], values: dict[str, float], epoch: int, mod
     far: ``best[rule] = {'epoch', 'value', 'state'}`` (the first epoch wins ties)."""
     for rule, value in values.items():
         row[f"sel_{rule}"] = value
+        if rule in RECORDED_ONLY:
+            continue
         if rule not in best or value > best[rule]["value"]:
             best[rule] = {"epoch": epoch, "value": value, "state": copy.deepcopy(unwrap(model).state_dict())}

@@ -2,7 +2,7 @@
 
 Format (see tune_spaces/trsum.yaml): ``params`` (name -> float / int in [low, high] with an
 optional step or log scale, or categorical choices), optional ``fixed`` overrides of the preset,
-``objective`` (validation or label_free) and ``description``. The Optuna distributions of a
+``objective`` (validation, validation_tau or label_free) and ``description``. The Optuna distributions of a
 space are made in ``vidsum.distributed.search``; this module imports neither Ray nor Optuna.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-OBJECTIVES = ("validation", "label_free")
+OBJECTIVES = ("validation", "validation_tau", "label_free")  # sel_<name> of vidsum.training.loop
 PARAM_TYPES = ("float", "int", "categorical")
 # Parameters a space may not search: they define the budget or the data split, not the model.
 RESERVED = ("gen_epochs", "rl_epochs", "epochs", "seed", "val_fraction", "summary_proportion")
