@@ -121,3 +121,49 @@ def test_kept_count_dominates_the_reward_of_bernoulli_episodes():
     share = rs.count_share(rs.rebuilder("nearest", gen), feats, 0.5, 64, 64, torch.Generator().manual_seed(0))
     assert share.shape == (4,)
     assert share.mean() > 0.5, share
+
+
+def _sv_record(fold, seed, config, objectives, tau_val, tau_lf=None):
+    test = {"validation": {"f1": 0.3, "kendall_tau": tau_val}, "label_free": {"f1": 0.3, "kendall_tau": tau_lf or tau_val}}
+    return dict(fold=fold, seed=seed, config=config, params={}, objectives=objectives, test=test)
+
+
+def test_search_value_gain_is_the_picked_config_minus_the_preset():
+    sv = _load("search_value")
+    o = lambda v, t, lf: {"validation": v, "validation_tau": t, "label_free": lf}  # noqa: E731
+    records = [  # fold 0 seed 0: F picks config 1 (test worse), tau picks config 2 (test best)
+        _sv_record(0, 0, 0, o(0.30, 0.10, 1.0), 0.05), _sv_record(0, 0, 1, o(0.40, 0.05, 0.9), 0.01),
+        _sv_record(0, 0, 2, o(0.20, 0.20, 0.8), 0.09),
+        # fold 0 seed 1: the preset wins everything
+        _sv_record(0, 1, 0, o(0.50, 0.30, 1.0), 0.07), _sv_record(0, 1, 1, o(0.40, 0.05, 0.9), 0.03),
+        _sv_record(0, 1, 2, o(0.20, 0.20, 0.8), 0.05)]
+    f = sv.gains(records, "validation", "validation")
+    assert f["gain"] == pytest.approx([0.01 - 0.05, 0.0]) and f["moved"] == [1.0, 0.0]
+    tau = sv.gains(records, "validation_tau", "validation")
+    assert tau["gain"] == pytest.approx([0.09 - 0.05, 0.0])
+    assert tau["corr"] == pytest.approx([1.0, 1.0])  # objective and test tau rank the configs alike
+    assert sv.gains(records, "oracle", "validation")["gain"] == pytest.approx([0.04, 0.0])
+    # seed-averaged F: config 0 (0.40) vs 1 (0.40) vs 2 (0.20): the first of the tie, the preset
+    assert sv.seed_averaged_gains(records, "validation", "validation") == pytest.approx([0.0])
+    # seed-averaged tau: 0.20 / 0.05 / 0.20 -> preset again (first of the tie)
+    assert sv.seed_averaged_gains(records, "validation_tau", "validation") == pytest.approx([0.0])
+    assert "oracle (TEST-selected headroom)" in sv.report(records)
+
+
+def test_search_value_points_stay_in_the_space_and_are_seeded():
+    from vidsum.training.methods import get_method
+    from vidsum.tuning.space import default_space, load_space
+
+    sv = _load("search_value")
+    method = get_method("trsum")
+    space = load_space(default_space("trsum"), method.config_cls)
+    points = sv.draw_points(space, 20, seed=3)
+    assert points == sv.draw_points(space, 20, seed=3) and points != sv.draw_points(space, 20, seed=4)
+    for point in points:
+        assert all(space.params[n].contains(v) for n, v in point.items()), point
+    assert len({p["segment_len"] for p in points}) > 1
+    history = [{"epoch": 0, "sel_validation": 0.2, "sel_validation_tau": 0.1}, {"epoch": 1, "sel_validation": 0.3,
+                                                                                 "sel_validation_tau": float("nan")},
+               {"stage": "generator", "epoch": 0}]
+    best = sv.best_objectives(history)
+    assert best["validation"] == 0.3 and best["validation_tau"] == 0.1 and np.isnan(best["label_free"])
