@@ -146,7 +146,7 @@ def _stat(x: list[float]) -> str:
 def report(records: list[dict]) -> str:
     """The markdown table of every objective under every test selection rule."""
     lines = ["| objective | test rule | tuned − untuned τ, one seed per pick | picks ≠ preset | "
-             "τ(objective, test τ) over configs | seed-averaged objective: tuned − untuned τ (per fold) |",
+             "Spearman ρ(objective, test τ) over configs | seed-averaged objective: tuned − untuned τ (per fold) |",
              "|---|---|---|---|---|---|"]
     for rule in TEST_RULES:
         for objective in (*OBJECTIVES, "oracle"):

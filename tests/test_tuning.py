@@ -59,7 +59,7 @@ def write_space(tmp_path, text, name="space.yaml"):
 def test_shipped_spaces_load_and_contain_the_paper_values(name):
     space = load_space(REPO / "tune_spaces" / f"{name}.yaml", TRSUM)
     paper = trsum.preset("paper")
-    assert space.name == name and space.objective == "validation"
+    assert space.name == name and space.objective == "validation_tau"
     for p in space.params.values():
         assert p.contains(getattr(paper, p.name)), f"{p.name}: the paper value is outside the space"
     if name == "trsum":
