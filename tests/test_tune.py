@@ -153,7 +153,8 @@ def test_tune_runs_the_other_methods_into_the_same_tables(ray_root, data_dir, sp
     summary = run_search(_options(None, data_dir, results, method=name, trials=1, config_overrides=METHOD_TINY[name]))
     assert summary["run_id"] != first["run_id"]
     trials = leaderboard.read_table(results, "trials")
-    assert sorted(trials["method"]) == sorted(["trsum", name]) and trials["objective"].between(0, 1).all()
+    assert sorted(trials["method"]) == sorted(["trsum", name])
+    assert trials["objective"].between(-1, 1).all()  # validation_tau (a Kendall tau) for the shipped spaces
     folds = leaderboard.read_table(results, "folds")
     mine = folds[folds["method"] == name]
     assert set(mine["selection"]) == {"label_free", "validation", "oracle", "none"} and set(mine["fold"]) == {0}
