@@ -180,11 +180,19 @@ class LocalCluster:
     def start(self, workers: int = 2, cpus_per_worker: int = 1, dashboard: bool = False) -> LocalCluster:
         """Head (no CPUs) + ``workers`` worker nodes (``dashboard``: see :meth:`start_head`)."""
         self.start_head(cpus=0, dashboard=dashboard)
-        for i in range(workers):
-            self._start(f"w{i}", ["--address", self.address, "--num-cpus", str(cpus_per_worker),
-                                  "--resources", '{"worker_node": 1}', "--min-worker-port", str(30000 + 2000 * i),
-                                  "--max-worker-port", str(31999 + 2000 * i)])
+        for _ in range(workers):
+            self.add_worker(cpus_per_worker)
         return self
+
+    def add_worker(self, cpus: int = 1) -> Node:
+        """One more worker node (``w<k>``, k = workers started so far, dead ones included), as an
+        autoscaler adds one: its own process group, temp dir and worker port range."""
+        i = sum(n.name != "head" for n in self.nodes)
+        if i >= 5:  # the ranges 30000 + 2000 i stay below free_port()'s 40000
+            raise RuntimeError("LocalCluster: at most 5 worker nodes over a cluster's life")
+        return self._start(f"w{i}", ["--address", self.address, "--num-cpus", str(cpus),
+                                     "--resources", '{"worker_node": 1}', "--min-worker-port", str(30000 + 2000 * i),
+                                     "--max-worker-port", str(31999 + 2000 * i)])
 
     def node_pgids(self, node: Node) -> set[int]:
         """Process groups of the processes whose command line names this node's temp dir."""

@@ -167,3 +167,29 @@ def test_search_value_points_stay_in_the_space_and_are_seeded():
                {"stage": "generator", "epoch": 0}]
     best = sv.best_objectives(history)
     assert best["validation"] == 0.3 and best["validation_tau"] == 0.1 and np.isnan(best["label_free"])
+
+
+def test_cluster_reliability_counts_resumed_trials_and_redone_epochs():
+    rel = _load("cluster_reliability")
+
+    def rows(pairs):  # (scored_epoch, resumed_from) per reported row
+        return [{"scored_epoch": e, "resumed_from": r} for e, r in pairs]
+
+    counts = rel.trial_counts({
+        "clean": rows([(1, -1), (2, -1), (3, -1)]),
+        "resumed": rows([(1, -1), (2, -1), (3, -1), (3, 1), (4, 1)]),  # checkpoint of epoch 1: epoch 3 reported twice
+        "scratch": rows([(1, -1), (1, -1), (2, -1)]),  # killed before its first checkpoint was kept
+    })
+    assert counts["trials_reported"] == 3 and counts["trials_resumed"] == 1
+    assert counts["resumed_at_epochs"] == {"resumed": [1]} and counts["trials_restarted_from_scratch"] == 1
+    assert counts["scored_epochs_redone"] == 2
+
+
+def test_cluster_reliability_compares_fold_rows_fold_by_fold():
+    rel = _load("cluster_reliability")
+    a = pd.DataFrame([_row("x", f, "trsum", "validation", 0.3 + f / 10, 0.05) for f in (0, 1)])
+    b = a.copy()
+    b.loc[b["fold"] == 1, "kendall_tau"] = 0.06
+    b["run_id"] = "y"  # another run: only the scores count
+    assert rel.same_fold_rows(a, b) == [0]
+    assert rel.same_fold_rows(a, a.iloc[:1]) == [0]  # fold 1 missing from b: not the same
