@@ -82,7 +82,13 @@ def test_train_quiet_silences_progress_and_leaves_stdout_alone(tmp_path, capsys)
     assert quiet.out.splitlines()[:-1] == shown.out.splitlines()[:-1] and "wall" in quiet.out.splitlines()[-1]
 
 
-@pytest.mark.parametrize("method, tiny", [("sgvs", []), ("drdsn", ["--set", "hidden=8"])], ids=["sgvs", "drdsn"])
+# A small SG-VS (the tables and tags do not depend on its size): the quick one is ~40 s a run here.
+SGVS_TINY = [f"--set={k}={v}" for k, v in dict(d_model=16, n_heads=2, n_layers=1, rec_layers=1, d_ff=32, d_joint=8,
+                                                 disc_d_model=16, disc_heads=2, disc_layers=1, disc_d_ff=32,
+                                                 text_encoder="hashed").items()]
+
+
+@pytest.mark.parametrize("method, tiny", [("sgvs", SGVS_TINY), ("drdsn", ["--set", "hidden=8"])], ids=["sgvs", "drdsn"])
 def test_train_other_methods_land_in_the_same_tables(tmp_path, method, tiny, capsys):
     args = ["train", method, "--dataset", "summe", "--split", "2", "--data-dir", str(tmp_path / "data"),
             "--results", str(tmp_path / "results"), "--set", "epochs=1", *tiny]
@@ -95,7 +101,7 @@ def test_train_other_methods_land_in_the_same_tables(tmp_path, method, tiny, cap
 
 def test_train_on_the_text_cue_tags_its_rows(tmp_path, capsys):
     args = ["train", "sgvs", "--dataset", "summe", "--split", "2", "--data-dir", str(tmp_path / "data"),
-            "--results", str(tmp_path / "results"), "--set", "epochs=1", "--cue", "text", "--strength", "1"]
+            "--results", str(tmp_path / "results"), "--set", "epochs=1", *SGVS_TINY, "--cue", "text", "--strength", "1"]
     assert main(args) == 0
     assert "cue=text, strength=1" in capsys.readouterr().out
     assert (tmp_path / "data" / "standin" / "standin_summe_v3-text_s1_seed0_d1024.h5").exists()
