@@ -108,19 +108,6 @@ def inject_faults(c: LocalCluster, proc: subprocess.Popen, at_s: list[float], lo
               f"in {time.time() - t1:.0f} s", flush=True)
 
 
-def bucket_results(s3: MotoS3, prefix: str) -> dict[str, list[dict]]:
-    """{trial id: its reported rows} from the result.json files Tune keeps in the bucket."""
-    out: dict[str, list[dict]] = {}
-    for key in s3.keys(f"{prefix}/ray_tune/"):
-        if key.endswith("/result.json"):
-            body = s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read().decode()
-            for line in body.splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    out.setdefault(row["trial_id"], []).append(row)
-    return out
-
-
 def trial_counts(rows: dict[str, list[dict]]) -> dict:
     """Trials resumed from a checkpoint (with the epochs they resumed at), trials restarted from
     scratch, and scored epochs reported twice. rows: {trial id: Tune result rows}."""
@@ -163,7 +150,7 @@ def run_once(c: LocalCluster, data: Path, work: Path, prefix: str, folds: str, t
                 r"\[fold (\d+)\] the final fit was restarted and continued after (\w+) epoch (\d+)", out)],
             "rows": {name: len(t) for name, t in tables.items()},
             "trial_ids_unique": bool(tables["trials"]["trial_id"].is_unique),
-            **trial_counts(bucket_results(c.s3, prefix)), "tables": tables}
+            **trial_counts(c.s3.tune_results(prefix)), "tables": tables}
 
 
 def same_fold_rows(a: pd.DataFrame, b: pd.DataFrame) -> list[int]:

@@ -89,6 +89,20 @@ class MotoS3:
                 return out
             token = page["NextContinuationToken"]
 
+    def tune_results(self, prefix: str) -> dict[str, list[dict]]:
+        """{trial id: its reported rows} from the result.json files Ray Tune keeps under ``prefix/ray_tune/``."""
+        import json
+
+        out: dict[str, list[dict]] = {}
+        for key in self.keys(f"{prefix}/ray_tune/"):
+            if key.endswith("/result.json"):
+                body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+                for line in body.splitlines():
+                    if line.strip():
+                        row = json.loads(line)
+                        out.setdefault(row["trial_id"], []).append(row)
+        return out
+
 
 @contextmanager
 def moto_s3_in_env(bucket: str) -> Iterator[MotoS3]:

@@ -87,18 +87,6 @@ def _tune(c: LocalCluster, data: Path, results: Path, space_file: Path, prefix: 
             "--address", c.address, "--storage", f"s3://{c.s3.bucket}/{prefix}", *extra]
 
 
-def _results_in_bucket(s3: MotoS3, prefix: str) -> dict[str, list[dict]]:
-    """{trial id: its reported rows} from the result.json files Tune keeps in the bucket."""
-    out: dict[str, list[dict]] = {}
-    for key in s3.keys(f"{prefix}/ray_tune/"):
-        if key.endswith("/result.json"):
-            body = s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read().decode()
-            rows = [json.loads(line) for line in body.splitlines() if line.strip()]
-            if rows:
-                out.setdefault(rows[0]["trial_id"], []).extend(rows)
-    return out
-
-
 def test_a_search_on_a_cluster_stores_everything_in_the_bucket(cluster, data, space_file, tmp_path):
     results = tmp_path / "results"
     t0 = time.time()
@@ -115,7 +103,7 @@ def test_a_search_on_a_cluster_stores_everything_in_the_bucket(cluster, data, sp
     for name in ("trials.parquet", "folds.parquet", "videos.parquet", f"optuna/{run_id}.journal"):
         assert f"runPlain/{name}" in keys, sorted(keys)
     assert {f"runPlain/checkpoints/{run_id}/fold0/generator.pt", f"runPlain/checkpoints/{run_id}/fold0/summarizer.pt"} <= keys
-    rows = _results_in_bucket(cluster.s3, "runPlain")
+    rows = cluster.s3.tune_results("runPlain")
     assert set(rows) == set(trials["trial_id"])
     for tid, seq in rows.items():  # each trial: a checkpoint per scored epoch, in the bucket, from a worker node
         assert any("/checkpoint_" in k and k.endswith("/state.pt") and f"run_trial_{tid}" in k for k in keys), tid
@@ -204,7 +192,7 @@ def test_c_a_node_killed_mid_trial_resumes_it_on_the_other_node(cluster, data, s
     trials = leaderboard.read_table(results, "trials")
     assert len(trials) == 2 and trials["trial_id"].is_unique and set(trials["status"]) <= {"TERMINATED", "EARLY_STOPPED"}
     assert len(leaderboard.read_table(results, "folds")) == 6
-    rows = _results_in_bucket(cluster.s3, "runKill")
+    rows = cluster.s3.tune_results("runKill")
     resumed = {t: r for t, r in rows.items() if any(x["resumed_from"] >= 0 for x in r)}
     assert len(resumed) == 1, {t: [(x["scored_epoch"], x["resumed_from"], x["node_id"][:6]) for x in r]
                                for t, r in rows.items()}
