@@ -172,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--cue", default=None, choices=["events", "text", "mixed"], help="stand-in cue (default events)")
+    p.add_argument("--strength", type=float, default=None, help="stand-in strength (default 0.8)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
 
@@ -182,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     from vidsum.training.fold import fold_videos
     from vidsum.training.loop import Runtime
 
-    ds = load_dataset(a.dataset, a.data_dir, quiet=True)
+    ds = load_dataset(a.dataset, a.data_dir, quiet=True, cue=a.cue, strength=a.strength)
+    print(f"{a.dataset}: features={ds.features_kind}" + (f", cue {ds.row_tags().get('cue')}, strength "
+          f"{ds.row_tags().get('strength')}" if ds.features_kind == "generated" else ""), flush=True)
     if a.reward == "drdsn":
         from vidsum.training import drdsn
 
