@@ -166,8 +166,9 @@ def _trial_worker_raylet(c: LocalCluster) -> int | None:
 
 def test_c_a_node_killed_mid_trial_resumes_it_on_the_other_node(cluster, data, space_file, tmp_path):
     results = tmp_path / "results"
-    # 10 scored epochs per trial (quick budget: 0.2 x rl_epochs), one trial at a time
-    args = _tune(cluster, data, results, space_file, "runKill", "--trials", "2", "--max-concurrent", "1", rl_epochs=50)
+    # 30 scored epochs per trial (quick budget: 0.2 x rl_epochs), one trial at a time: on an idle
+    # machine 10 epochs could end between the first checkpoint and the kill (seen once)
+    args = _tune(cluster, data, results, space_file, "runKill", "--trials", "2", "--max-concurrent", "1", rl_epochs=150)
     proc = subprocess.Popen(args, env=cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     killed, t0 = None, time.time()
