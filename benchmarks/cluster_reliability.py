@@ -48,13 +48,12 @@ sys.path.insert(0, str(REPO / "tests"))  # the cluster and S3 helpers the tests 
 
 import pandas as pd  # noqa: E402
 
-from local_cluster import LocalCluster, MotoS3  # noqa: E402
+from local_cluster import FAST_HEALTH_CHECKS, FINAL_FIT_RUNNING, TRIAL_RUNNING, LocalCluster, MotoS3  # noqa: E402
 
 # A small TR-SUM: trials of ~10 scored epochs (quick budget: 0.2 x rl_epochs), so a kill lands mid-trial.
 TINY = dict(d_model=32, n_heads=4, n_layers=1, d_ff=64, batch_segments=8, gen_epochs=4, rl_epochs=50,
             gen_lr=1e-3, rl_lr=1e-3)
 FEATURE_DIM = 16
-RUNNING = (r"^ray::ImplicitFunc\.train", r"^ray::run_final")  # a trial, a final fit
 
 
 def tune_command(c: LocalCluster, data: Path, results: Path, prefix: str, folds: str, trials: int) -> list[str]:
@@ -64,18 +63,13 @@ def tune_command(c: LocalCluster, data: Path, results: Path, prefix: str, folds:
             "--storage", f"s3://{c.s3.bucket}/{prefix}", "--quiet"]
 
 
-def busy_worker(c: LocalCluster) -> tuple[str, object] | None:
-    """(what runs, node) for a worker node running a trial or a final fit now, else None: the
-    node whose raylet is the parent of that worker process."""
-    raylets = {n.raylet_pid(): n for n in c.nodes if n.name != "head" and not getattr(n, "dead", False)}
-    for kind, pattern in zip(("trial", "final fit"), RUNNING):
-        for pid in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split():
-            try:
-                ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ValueError, IndexError):
-                continue
-            if ppid in raylets:
-                return kind, raylets[ppid]
+def busy_worker(c: LocalCluster) -> tuple[str, object, int] | None:
+    """(what runs, node, its raylet pid) for a live worker node running a trial (looked for first)
+    or a final fit now, else None."""
+    for kind, title in (("trial", TRIAL_RUNNING), ("final fit", FINAL_FIT_RUNNING)):
+        running = c.worker_running(title)
+        if running is not None:
+            return (kind, *running)
     return None
 
 
@@ -93,13 +87,11 @@ def inject_faults(c: LocalCluster, proc: subprocess.Popen, at_s: list[float], lo
                 time.sleep(0.3)
         if hit is None:
             return
-        kind, node = hit
-        raylet = node.raylet_pid()
+        kind, node, raylet = hit
         os.kill(raylet, signal.SIGKILL)  # the fault: the node's raylet dies ...
         killed_at = time.time() - t0
         time.sleep(1.0)
         c.kill_node(node)  # ... and the rest of the machine with it
-        node.dead = True
         t1 = time.time()
         new = c.add_worker(1)  # the autoscaler's replacement
         log.append({"at_s": round(killed_at, 1), "node": node.name, "running": kind,
@@ -206,9 +198,7 @@ def main() -> None:
     data = work / "data"
     build_standin("summe", real_h5_path("summe", data), feature_dim=FEATURE_DIM)
     s3 = MotoS3(bucket="reliability").start()
-    fast = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-            "RAY_health_check_failure_threshold": "3"}  # a dead raylet is noticed in ~3 s
-    cluster = LocalCluster(extra_env={**s3.env, **fast})
+    cluster = LocalCluster(extra_env={**s3.env, **FAST_HEALTH_CHECKS})
     try:
         cluster.start(workers=2, cpus_per_worker=1, dashboard=True)
         cluster.s3 = s3

@@ -30,6 +30,15 @@ from pathlib import Path
 RAY = str(Path(__import__("sys").executable).with_name("ray"))
 
 
+# GCS health checks every second, 3 misses: a killed raylet is noticed in ~3 s instead of ~30 s.
+FAST_HEALTH_CHECKS = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
+                      "RAY_health_check_failure_threshold": "3"}
+# Worker process titles while they run: a trial (an idle actor left from an earlier trial is just
+# "ray::ImplicitFunc"), a final-fit task.
+TRIAL_RUNNING = r"^ray::ImplicitFunc\.train"
+FINAL_FIT_RUNNING = r"^ray::run_final"
+
+
 def free_port(above: int = 40000) -> int:
     """A free TCP port above ``above`` (below it lie the nodes' worker port ranges, 20000-33999)."""
     while True:
@@ -128,6 +137,7 @@ class Node:
     name: str
     temp_dir: Path
     proc: subprocess.Popen | None = None
+    dead: bool = False  # killed by LocalCluster.kill_node
 
     def raylet_pid(self) -> int | None:
         """Pid of this node's raylet: the raylet binary whose socket lies in this node's temp dir."""
@@ -227,6 +237,20 @@ class LocalCluster:
                 os.killpg(g, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+        node.dead = True
+
+    def worker_running(self, title: str) -> tuple[Node, int] | None:
+        """(node, its raylet pid) of a live worker node with a process whose title matches the
+        regex ``title`` now (e.g. :data:`TRIAL_RUNNING`): the raylet is that process's parent."""
+        raylets = {n.raylet_pid(): n for n in self.nodes if n.name != "head" and not n.dead}
+        for pid in subprocess.run(["pgrep", "-f", title], capture_output=True, text=True).stdout.split():
+            try:
+                ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ValueError, IndexError):
+                continue
+            if ppid in raylets:
+                return raylets[ppid], ppid
+        return None
 
     def stop(self) -> None:
         for node in reversed(self.nodes):

@@ -34,7 +34,7 @@ import pytest
 pytest.importorskip("ray")
 pytest.importorskip("moto")
 
-from local_cluster import LocalCluster, MotoS3  # noqa: E402
+from local_cluster import FAST_HEALTH_CHECKS, TRIAL_RUNNING, LocalCluster, MotoS3  # noqa: E402
 from test_distributed import FEATURE_DIM, TINY_KEYS  # noqa: E402
 from test_tuning import TUNE_TINY, space_file  # noqa: E402, F401 -- space_file: a fixture
 from vidsum.results import leaderboard  # noqa: E402
@@ -47,9 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 def cluster():
     s3 = MotoS3(bucket="cluster").start()
     # a dead raylet is noticed in ~3 s instead of ~30 s (GCS health checks; Test B kills one)
-    fast = {"RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
-            "RAY_health_check_failure_threshold": "3"}
-    nodes = LocalCluster(extra_env={**s3.env, **fast})
+    nodes = LocalCluster(extra_env={**s3.env, **FAST_HEALTH_CHECKS})
     try:
         nodes.start(workers=2, cpus_per_worker=1, dashboard=True)  # Test C's Train trials need the State API
         nodes.s3 = s3
@@ -149,21 +147,6 @@ def test_b_ray_train_trials_and_final_fit_keep_their_runs_in_the_bucket(cluster,
     assert not (results / "checkpoints").exists() and not (results / "ray_train").exists()
 
 
-def _trial_worker_raylet(c: LocalCluster) -> int | None:
-    """The raylet pid of the node running a trial now: the parent of the trial's worker process."""
-    # a trial actor while it runs (an idle actor left from an earlier trial is just "ray::ImplicitFunc")
-    out = subprocess.run(["pgrep", "-f", r"^ray::ImplicitFunc\.train"], capture_output=True, text=True).stdout.split()
-    raylets = {n.raylet_pid(): n for n in c.nodes if n.name != "head"}
-    for pid in out:
-        try:
-            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (FileNotFoundError, ValueError, IndexError):
-            continue
-        if ppid in raylets:
-            return ppid
-    return None
-
-
 def test_c_a_node_killed_mid_trial_resumes_it_on_the_other_node(cluster, data, space_file, tmp_path):
     results = tmp_path / "results"
     # 30 scored epochs per trial (quick budget: 0.2 x rl_epochs), one trial at a time: on an idle
@@ -177,8 +160,9 @@ def test_c_a_node_killed_mid_trial_resumes_it_on_the_other_node(cluster, data, s
             assert proc.poll() is None, proc.stdout.read()[-3000:]
             ckpts = [k for k in cluster.s3.keys("runKill/ray_tune/") if "/checkpoint_" in k and k.endswith("/state.pt")]
             if ckpts:
-                raylet = _trial_worker_raylet(cluster)
-                if raylet is not None:
+                running = cluster.worker_running(TRIAL_RUNNING)
+                if running is not None:
+                    raylet = running[1]
                     os.kill(raylet, signal.SIGKILL)
                     killed = raylet
                     break
