@@ -78,3 +78,15 @@ def test_bernoulli_episodes_keep_each_step_with_its_probability():
     assert torch.allclose(actions.mean(0)[valid], probs[valid], atol=0.04)
     manual = actions * probs.log() + (1 - actions) * (1 - probs).log()
     assert torch.allclose(log_pi, (manual * valid).sum(-1) / valid.sum(1))
+
+
+def test_fixed_budget_backward_has_no_nan_anywhere_with_padded_rows():
+    """No backward function of the draw's log-probability returns NaN, pads included. With -inf
+    pad logits logcumsumexp's backward returned NaN at the pads (hidden on CPU by masked_fill's
+    zero gradient; on CUDA it reached every summarizer weight: NaN scores on an H200)."""
+    probs, valid = _rows()
+    probs = probs.clone().requires_grad_(True)
+    actions, log_pi = fixed_budget_episodes(probs, valid, 0.5, 6, torch.Generator().manual_seed(2))
+    with torch.autograd.detect_anomaly(check_nan=True):
+        (log_pi * torch.randn(log_pi.shape)).sum().backward()
+    assert torch.isfinite(probs.grad).all() and (probs.grad[valid[:, :]].abs() > 0).any()

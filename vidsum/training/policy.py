@@ -24,6 +24,9 @@ import math
 import torch
 
 
+PAD_LOGIT = -1e4  # the logit a pad step gets in the Plackett-Luce sums: exp(-1e4) == 0 in float32
+
+
 def bernoulli_episodes(probs: torch.Tensor, valid: torch.Tensor, n_episodes: int,
                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Episodes kept step by step with probability p.
@@ -60,7 +63,11 @@ def fixed_budget_episodes(probs: torch.Tensor, valid: torch.Tensor, delta: float
     drawn = torch.arange(l, device=probs.device).view(1, 1, l) < k.view(1, b, 1)  # (N, B, L) by draw position
     actions = torch.zeros((n, b, l), device=probs.device).scatter(-1, order, drawn.float().expand(n, b, l))
     valid_sorted = valid.unsqueeze(0).expand(n, b, l).gather(-1, order)
-    z_sorted = z.unsqueeze(0).expand(n, b, l).gather(-1, order).masked_fill(~valid_sorted, -math.inf)
+    # pads get a finite logit far below any real one (|z| <= logit(1 - 1e-6) ~ 14): exp() of it is
+    # 0 in float32, so it adds nothing to a logsumexp, and no -inf enters the graph. With -inf,
+    # logcumsumexp's backward computes -inf - (-inf) = NaN at the pads, and on CUDA that NaN
+    # reached every weight of the summarizer (measured on an H200: NaN scores in stage 2).
+    z_sorted = z.unsqueeze(0).expand(n, b, l).gather(-1, order).masked_fill(~valid_sorted, PAD_LOGIT)
     # logsumexp over the steps not drawn yet = over sorted positions j..L-1
     rest = torch.logcumsumexp(z_sorted.flip(-1), dim=-1).flip(-1)
     terms = torch.where(drawn, z_sorted - rest, torch.zeros((), device=probs.device))
