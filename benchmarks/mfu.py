@@ -2,7 +2,8 @@
 
     python benchmarks/mfu.py                      # CPU, quick size, 1 thread and all threads
     python benchmarks/mfu.py --size paper         # the paper presets (TR-SUM 1024 / 4096 / 3 layers, L 128, 32 segments)
-    python benchmarks/mfu.py --device cuda        # on a GPU: bf16 autocast, fused AdamW
+    python benchmarks/mfu.py --device cuda --precision bf16   # on a GPU: bf16 autocast, fused AdamW
+    python benchmarks/mfu.py --widths             # TR-SUM stage 1, fp32 vs bf16, d_model 128..1024 (the CPU rule)
 
 Sizes are each method's preset (quick or paper). Peak: the best rate of square matmuls (n = 512..2048; fp32 and bf16) per thread and on all
 threads (on CUDA: the device). Stages, each one optimisation step (or one scored video) on
@@ -17,8 +18,8 @@ warm-up:
 
 FLOPs are counted by ``torch.utils.flop_counter`` (matmuls, plus the CPU flash-attention
 kernels and the LSTM, which it does not know, by formula); achieved = FLOPs / seconds; the
-ratio is to the peak of the dtype the step ran in (bf16 where ``vidsum.training.precision``
-enables it, else fp32) at the same thread count. Elementwise work is not counted: a low ratio
+ratio is to the peak of the dtype the step ran in (bf16 where ``vidsum.training.precision``'s
+rule enables it, or as ``--precision`` forces, else fp32) at the same thread count. Elementwise work is not counted: a low ratio
 means time spent outside matmuls (small shapes, Python, memory-bound ops) as much as slow ones.
 """
 
@@ -64,15 +65,15 @@ def lstm_flops(lstm: torch.nn.LSTM, steps: int, batch: int, backward: bool) -> i
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, threads: int | None) -> float:
-    """Best FLOP/s over square matmuls n = 512, 1024, 2048."""
+    """Best FLOP/s over square matmuls n = 512, 1024, 2048 (on CUDA also 4096, 8192)."""
     if threads:
         torch.set_num_threads(threads)
     best = 0.0
-    for n in (512, 1024, 2048):
+    for n in (512, 1024, 2048) + ((4096, 8192) if device.type == "cuda" else ()):
         a = torch.randn(n, n, device=device).to(dtype)
         b = torch.randn(n, n, device=device).to(dtype)
         reps = max(1, int(2e9 // (2 * n**3))) if device.type == "cpu" else 50
-        if device.type == "cpu" and dtype == torch.bfloat16 and not precision.cpu_bf16_is_faster():
+        if device.type == "cpu" and dtype == torch.bfloat16 and not precision.cpu_bf16_units():
             reps = 1  # emulated bf16: one product says enough
         best = max(best, 2 * n**3 * reps / _time(lambda: a @ b, reps, device))
     return best
@@ -97,8 +98,8 @@ def _optimizer(cls, params, device: torch.device, **kw):
     return cls(params, fused=True, **kw) if device.type == "cuda" else cls(params, **kw)
 
 
-def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[], object], Callable[[], int]]]:
-    """{stage: (one step, extra FLOPs flop_counter cannot see)} at the given size."""
+def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[], object], Callable[[], int], bool]]:
+    """{stage: (one step, extra FLOPs flop_counter cannot see, whether it runs in bf16)} at the given size."""
     from vidsum.models.drdsn import DSN, unit_features
     from vidsum.models.sgvs import SGVSDiscriminator, SGVSGenerator
     from vidsum.models.trsum import Generator, Summarizer
@@ -178,12 +179,13 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
         trsum.score_video(summ_eval, video, length, device)
 
     lstm = dsn.lstm
+    bf16 = lambda c: precision.use_bf16(c.amp, device, getattr(c, "d_model", getattr(c, "hidden", None)))  # noqa: E731
     return {
-        "trsum-stage1": (stage1, lambda: 0),
-        "trsum-stage2": (stage2, lambda: 0),
-        "sgvs-step": (sgvs_step, lambda: 0),
-        "drdsn-step": (drdsn_step, lambda: sum(lstm_flops(lstm, v.shape[0], 1, True) for v in videos)),
-        "inference": (inference, lambda: 0),
+        "trsum-stage1": (stage1, lambda: 0, bf16(cfg)),
+        "trsum-stage2": (stage2, lambda: 0, bf16(cfg)),
+        "sgvs-step": (sgvs_step, lambda: 0, bf16(scfg)),
+        "drdsn-step": (drdsn_step, lambda: sum(lstm_flops(lstm, v.shape[0], 1, True) for v in videos), bf16(dcfg)),
+        "inference": (inference, lambda: 0, False),  # scoring runs in fp32
     }
 
 
@@ -209,42 +211,88 @@ def count_flops(step: Callable[[], object], extra: Callable[[], int]) -> int:
     return int(counter.get_total_flops()) + extra()
 
 
+def width_sweep(device: torch.device, widths=((128, 256), (256, 512), (512, 1024), (1024, 4096)), repeats: int = 4) -> None:
+    """TR-SUM stage-1 step time in fp32 and in bf16 (forced) at each (d_model, d_ff), quick
+    batch shapes otherwise: where bf16 starts to pay (``precision.CPU_BF16_MIN_WIDTH``)."""
+    from vidsum.models.trsum import Generator
+    from vidsum.training import trsum
+
+    env = precision.CUDA_ENV if device.type == "cuda" else precision.ENV
+    print(f"  {'d_model':>7} {'d_ff':>5} {'fp32 ms':>8} {'bf16 ms':>8} {'bf16 speedup':>13}")
+    for d_model, d_ff in widths:
+        cfg = trsum.preset("quick", dropout=0.0, d_model=d_model, d_ff=d_ff)
+        gen_g = torch.Generator().manual_seed(0)
+        b, length = cfg.batch_segments, cfg.segment_len
+        x = torch.rand(b, length, D_FEAT, generator=gen_g).to(device)
+        pad = torch.zeros(b, length, dtype=torch.bool, device=device)
+        shots = (torch.arange(length).expand(b, length) // 8).contiguous()
+        ms = {}
+        for forced in ("0", "1", "0"):  # fp32 twice, around bf16: the better fp32 time counts
+            os.environ[env] = forced
+            gen = Generator(d_feat=D_FEAT, d_model=d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=d_ff,
+                            dropout=0.0).to(device)
+            opt = _optimizer(torch.optim.AdamW, gen.parameters(), device, lr=1e-4)
+            mask_gen = torch.Generator().manual_seed(1)
+
+            def step():
+                from vidsum.training.loop import autocast
+                with autocast(cfg, device):
+                    loss = trsum.generator_batch_loss(gen, cfg, x, pad, shots, mask_gen)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            step()
+            best = min(_time(step, 1, device) for _ in range(repeats))
+            ms[forced] = min(ms.get(forced, float("inf")), best * 1e3)
+        os.environ.pop(env)
+        print(f"  {d_model:>7} {d_ff:>5} {ms['0']:>8.1f} {ms['1']:>8.1f} {ms['0'] / ms['1']:>12.2f}x", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="quick", choices=SIZES)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", default=None, help="comma-separated thread counts (CPU; default: 1 and all)")
+    p.add_argument("--precision", default="rule", choices=["rule", "bf16", "fp32"],
+                   help="the stages' matmul precision: vidsum.training.precision's rule (default), or forced")
+    p.add_argument("--widths", action="store_true", help="only the fp32 / bf16 width sweep of a TR-SUM stage-1 step")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("mfu.py: --device cuda but no CUDA device here", file=sys.stderr)
         return 2
+    if args.precision != "rule":
+        os.environ[precision.CUDA_ENV if device.type == "cuda" else precision.ENV] = "1" if args.precision == "bf16" else "0"
     all_threads = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, all_threads})
     if device.type == "cuda":
         threads = [0]
         print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}")
     else:
-        print(f"device: CPU, {all_threads} threads, capability {torch.backends.cpu.get_cpu_capability()}; "
-              f"torch {torch.__version__}; bf16 probe speedup {precision.cpu_bf16_speedup():.2f}x -> "
-              f"autocast {'bf16' if precision.use_bf16(True, device) else 'fp32'}")
-    bf16 = precision.use_bf16(True, device)
+        print(f"device: CPU, {all_threads} threads, capability {torch.backends.cpu.get_cpu_capability()}, "
+              f"bf16 units {'yes' if precision.cpu_bf16_units() else 'no'}; torch {torch.__version__}; "
+              f"bf16/fp32 matmul probe {precision.cpu_bf16_speedup():.2f}x")
+    if args.widths:
+        torch.set_num_threads(threads[0] or torch.get_num_threads())
+        print(f"\n[{'device' if device.type == 'cuda' else f'{threads[0]} thread(s)'}] TR-SUM stage-1 step, fp32 vs bf16")
+        width_sweep(device)
+        return 0
     for n_threads in threads:
         label = "device" if device.type == "cuda" else f"{n_threads} thread(s)"
         peak32 = matmul_peak(torch.float32, device, n_threads or None)
         peak16 = matmul_peak(torch.bfloat16, device, n_threads or None)
-        peak = peak16 if bf16 else peak32
-        print(f"\n[{label}] matmul peak: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s; "
-              f"stages run in {'bf16' if bf16 else 'fp32'} ({args.size} size)")
-        print(f"  {'stage':<14} {'GFLOP/step':>11} {'ms/step':>9} {'GFLOP/s':>9} {'of peak':>8}")
+        print(f"\n[{label}] matmul peak: fp32 {peak32 / 1e9:.1f} GFLOP/s, bf16 {peak16 / 1e9:.1f} GFLOP/s ({args.size} size)")
+        print(f"  {'stage':<14} {'dtype':>5} {'GFLOP/step':>11} {'ms/step':>9} {'GFLOP/s':>9} {'of peak':>8}")
         torch.manual_seed(0)
-        for name, (step, extra) in stage_steps(args.size, device).items():
+        for name, (step, extra, bf16) in stage_steps(args.size, device).items():
             flops = count_flops(step, extra)
             seconds = _time(step, args.repeats, device) / args.repeats
             achieved = flops / seconds
-            print(f"  {name:<14} {flops / 1e9:>11.2f} {seconds * 1e3:>9.1f} {achieved / 1e9:>9.1f} {achieved / peak:>8.1%}",
-                  flush=True)
+            peak = peak16 if bf16 else peak32
+            print(f"  {name:<14} {'bf16' if bf16 else 'fp32':>5} {flops / 1e9:>11.2f} {seconds * 1e3:>9.1f} "
+                  f"{achieved / 1e9:>9.1f} {achieved / peak:>8.1%}", flush=True)
     return 0
 
 

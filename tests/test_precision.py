@@ -6,27 +6,63 @@ from vidsum.training import precision, trsum
 from conftest import make_video
 
 
-def test_use_bf16_follows_amp_device_and_the_cpu_switch(monkeypatch):
+def test_use_bf16_follows_amp_device_and_the_switches(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv(precision.CUDA_ENV, raising=False)
+    assert not precision.use_bf16(True, cuda)  # CUDA: opt-in (NaN seen under bf16 on an H200)
+    monkeypatch.setenv(precision.CUDA_ENV, "1")
     assert precision.use_bf16(True, cuda) and not precision.use_bf16(False, cuda)
     monkeypatch.setenv(precision.ENV, "1")
-    assert precision.use_bf16(True, cpu) and not precision.use_bf16(False, cpu)
+    assert precision.use_bf16(True, cpu, 128) and not precision.use_bf16(False, cpu, 1024)
     with precision.autocast(True, cpu):
         assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.bfloat16
     monkeypatch.setenv(precision.ENV, "0")
-    assert not precision.use_bf16(True, cpu)
-    with precision.autocast(True, cpu):
+    assert not precision.use_bf16(True, cpu, 1024)
+    with precision.autocast(True, cpu, 1024):
         assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.float32
     monkeypatch.setenv(precision.ENV, "yes")
     with pytest.raises(ValueError, match="VIDSUM_CPU_BF16 must be 0 or 1"):
         precision.use_bf16(True, cpu)
 
 
-def test_cpu_probe_measures_a_speedup(monkeypatch):
+@pytest.mark.parametrize("units", [True, False])
+def test_cpu_rule_needs_bf16_units_and_a_wide_model(monkeypatch, units):
+    """Unforced, a CPU runs bf16 only with bf16 units and d_model >= CPU_BF16_MIN_WIDTH: at the
+    quick width (128) a bf16 step was slower than fp32 even on chips with bf16 units."""
     monkeypatch.delenv(precision.ENV, raising=False)
-    speedup = precision.cpu_bf16_speedup()
-    assert 0 < speedup < 100
-    assert precision.cpu_bf16_is_faster() == (speedup >= precision.CPU_BF16_MIN_SPEEDUP)
+    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: units)
+    cpu, wide = torch.device("cpu"), precision.CPU_BF16_MIN_WIDTH
+    assert precision.use_bf16(True, cpu, wide) == units
+    assert not precision.use_bf16(True, cpu, wide - 1) and not precision.use_bf16(True, cpu, None)
+    assert not precision.use_bf16(False, cpu, wide)
+
+
+def test_cpu_bf16_units_reads_the_cpu_flags(tmp_path):
+    amd = tmp_path / "amd"
+    amd.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    old = tmp_path / "old"
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert precision.cpu_bf16_units(str(amd)) and not precision.cpu_bf16_units(str(old))
+    assert not precision.cpu_bf16_units(str(tmp_path / "missing"))  # not Linux: opt-in
+
+
+def test_the_quick_presets_stay_fp32_on_any_cpu(monkeypatch):
+    """The quick presets are 128 wide: the rule keeps them in fp32 even where bf16 units exist,
+    so the quick main job's numbers do not depend on the chip."""
+    from vidsum.training.loop import autocast
+    from vidsum.training.methods import get_method
+
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setattr(precision, "cpu_bf16_units", lambda: True)
+    for name in ("trsum", "sgvs", "drdsn"):
+        with autocast(get_method(name).preset("quick", seed=0), torch.device("cpu")):
+            assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.float32, name
+    with autocast(trsum.preset("paper", seed=0), torch.device("cpu")):
+        assert (torch.ones(2, 3) @ torch.ones(3, 2)).dtype == torch.bfloat16
+
+
+def test_cpu_probe_measures_a_speedup():
+    assert 0 < precision.cpu_bf16_speedup() < 100
 
 
 def test_bf16_training_on_cpu_is_deterministic_with_fp32_master_weights(monkeypatch):

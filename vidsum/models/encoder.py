@@ -31,6 +31,13 @@ import torch
 from torch import nn
 
 
+# The logit added for a pad key: finite, so no -inf enters an attention kernel (the bf16 kernels
+# a GPU picks are where -inf masks have gone wrong; our TR-SUM run under bf16 on an H200 gave NaN),
+# and far enough below any real logit (ALiBi reaches -0.5 x max_len) that exp() of it is 0 in
+# float32 and bf16 alike: the weights are the ones -inf gives. Every row keeps a real key (checked).
+PAD_BIAS = -1e4
+
+
 def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
     """(max_len, d_model) float32 table: sin on even channels, cos on odd ones."""
     position = torch.arange(max_len, dtype=torch.float32)[:, None]
@@ -126,5 +133,5 @@ class TransformerEncoder(nn.Module):
         if attn_bias is not None:
             bias = bias + attn_bias
         if key_padding_mask is not None:
-            bias = bias.masked_fill(key_padding_mask.view(B, 1, 1, L), float("-inf"))
+            bias = bias.masked_fill(key_padding_mask.view(B, 1, 1, L), PAD_BIAS)
         return self.layers(h, mask=bias.reshape(B * self.n_heads, L, L).to(h.dtype))

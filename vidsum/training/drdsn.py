@@ -36,7 +36,7 @@ from vidsum.evaluation.summary import keyshot_summary
 from vidsum.models.drdsn import DSN, REWARDS, summary_reward, unit_features
 from vidsum.training.checkpoint import rng_state
 from vidsum.training.policy import bernoulli_episodes, fixed_budget_episodes
-from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean, restore, seeded,
+from vidsum.training.loop import (Runtime, autocast, batches, clip_finite, mean, others_mean, restore, seeded,
                                   selection_values, unwrap, update_best)
 
 __all__ = ["DRDSNConfig", "PRESETS", "preset", "train_drdsn", "score_video",
@@ -77,7 +77,7 @@ class DRDSNConfig(PlainConfig):
     val_fraction: float = 0.2
     summary_proportion: float = 0.15
     seed: int = 0
-    amp: bool = False  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
+    amp: bool = False  # bf16 autocast where vidsum.training.precision's rule says it pays
     grad_clip: float = 5.0
 
     def problems(self) -> list[str]:
@@ -227,7 +227,7 @@ def train_drdsn(
             loss = torch.stack(batch_loss).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(dsn.parameters(), cfg.grad_clip)
+            clip_finite(dsn.parameters(), cfg.grad_clip, f"DR-DSN epoch {epoch}", cfg, rt.device)
             opt.step()
             for i, s in stats:  # baseline moves after the update, as in the authors' code
                 baseline[i] = cfg.baseline_momentum * baseline[i] + (1 - cfg.baseline_momentum) * s["reward"]

@@ -71,8 +71,24 @@ def seeded(seed: int, offset: int) -> torch.Generator:
 
 
 def autocast(cfg: Any, device: torch.device):
-    """bf16 autocast where ``cfg.amp`` and the device run it faster (``vidsum.training.precision``)."""
-    return precision.autocast(cfg.amp, device)
+    """bf16 autocast where ``cfg.amp``, the device and the model's width call for it
+    (``vidsum.training.precision``); the width is the config's ``d_model`` (DR-DSN: ``hidden``)."""
+    return precision.autocast(cfg.amp, device, getattr(cfg, "d_model", getattr(cfg, "hidden", None)))
+
+
+def clip_finite(params, max_norm: float, what: str, cfg: Any, device: torch.device) -> float:
+    """Clip the gradients of ``params`` to ``max_norm`` and return their total norm; raise
+    FloatingPointError naming ``what`` and the precision instead of letting a NaN/inf gradient
+    reach the weights (clipping does not stop it: every weight would turn NaN, and the run would
+    fail much later, at scoring, with nothing to say why)."""
+    norm = float(nn.utils.clip_grad_norm_(params, max_norm))
+    if not np.isfinite(norm):
+        width = getattr(cfg, "d_model", getattr(cfg, "hidden", None))
+        bf16 = precision.use_bf16(cfg.amp, device, width)
+        raise FloatingPointError(
+            f"{what}: non-finite gradient norm ({norm}) with matmuls in {'bf16' if bf16 else 'fp32'} on {device.type}; "
+            f"stopped before the optimiser step" + (" (try amp=false: --set amp=false)" if bf16 else ""))
+    return norm
 
 
 def unwrap(m: nn.Module) -> nn.Module:

@@ -97,7 +97,7 @@ from vidsum.models.sgvs import (
 from vidsum.models.common import reconstruction_error, summary_reconstruction_loss
 from vidsum.segments import build_segment_bank, gather_segments, score_two_views, sequential_segments
 from vidsum.training.checkpoint import rng_state
-from vidsum.training.loop import (Runtime, autocast, batches, mean, restore, seeded, selection_values,
+from vidsum.training.loop import (Runtime, autocast, batches, clip_finite, mean, restore, seeded, selection_values,
                                   unwrap, update_best)
 
 __all__ = ["SGVSConfig", "PRESETS", "preset", "train_sgvs", "score_video", "adversarial_weight",
@@ -160,7 +160,7 @@ class SGVSConfig(PlainConfig):
     summary_proportion: float = 0.15
     # runtime
     seed: int = 0
-    amp: bool = True  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
+    amp: bool = True  # bf16 autocast where vidsum.training.precision's rule says it pays
     grad_clip: float = 1.0
 
     def problems(self) -> list[str]:
@@ -371,7 +371,7 @@ def gan_step(g_model: nn.Module, d_model: nn.Module, g_opt: torch.optim.Optimize
         g_loss, out, parts = generator_step_losses(g_model, disc, cfg, x, pad, text, text_ids, noise, w_adv)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
-    nn.utils.clip_grad_norm_(gen.parameters(), cfg.grad_clip)
+    clip_finite(gen.parameters(), cfg.grad_clip, "SG-VS generator step", cfg, x.device)
     g_opt.step()
     # originals and reconstructions in one forward: one forward per backward under DDP
     with autocast(cfg, x.device):
@@ -380,7 +380,7 @@ def gan_step(g_model: nn.Module, d_model: nn.Module, g_opt: torch.optim.Optimize
         d_loss = discriminator_loss(real, fake)
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
-    nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)
+    clip_finite(disc.parameters(), cfg.grad_clip, "SG-VS discriminator step", cfg, x.device)
     d_opt.step()
     valid = ~pad
     return {**{k: float(v) for k, v in parts.items()}, "d_loss": d_loss.item(),

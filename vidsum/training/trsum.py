@@ -50,7 +50,7 @@ from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_
 from vidsum.segments import build_segment_bank, gather_segments, score_two_views, segment_index
 from vidsum.training.checkpoint import rng_state
 from vidsum.training.policy import bernoulli_episodes, fixed_budget_episodes
-from vidsum.training.loop import (Runtime, autocast, batches, mean, others_mean, restore, seeded,
+from vidsum.training.loop import (Runtime, autocast, batches, clip_finite, mean, others_mean, restore, seeded,
                                   selection_values, unwrap, update_best)
 
 
@@ -100,7 +100,7 @@ class TRSumConfig(PlainConfig):
     summary_proportion: float = 0.15
     # runtime
     seed: int = 0
-    amp: bool = True  # bf16 autocast on CUDA, and on a CPU where it is faster (vidsum.training.precision)
+    amp: bool = True  # bf16 autocast where vidsum.training.precision's rule says it pays
     grad_clip: float = 1.0
 
     def problems(self) -> list[str]:
@@ -221,7 +221,7 @@ def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None
                 loss = generator_batch_loss(model, cfg, x, pad, bank.shot_ids[idx], mask_gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(gen.parameters(), cfg.grad_clip)
+            clip_finite(gen.parameters(), cfg.grad_clip, f"TR-SUM generator epoch {epoch}", cfg, rt.device)
             opt.step()
             sched.step()
             losses.append(loss.item())
@@ -395,7 +395,7 @@ def train_summarizer(
                 loss, stats = rl_batch_loss(model, gen, cfg, x, pad, torch.nan_to_num(b, nan=0.0).to(rt.device), sample_gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(summ.parameters(), cfg.grad_clip)
+            clip_finite(summ.parameters(), cfg.grad_clip, f"TR-SUM summarizer epoch {epoch}", cfg, rt.device)
             opt.step()
             # Per-video moving-average baseline, updated after the step (first visit: the reward itself).
             seg_reward = stats["reward"].mean(0).cpu()
