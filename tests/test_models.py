@@ -270,13 +270,38 @@ def test_copy_readout_starts_as_the_nearest_copy_and_learns_a_correction():
         Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, readout="nearest")
 
 
+def test_attend_readout_averages_visible_steps_by_distance_and_learns_what_to_read():
+    gen = Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, readout="attend")
+    x = torch.rand(2, 10, 6)
+    hidden = torch.zeros(2, 10, dtype=torch.bool)
+    hidden[:, 3:6] = True  # step 4 sits between visible 2 and 6, two steps from each
+    hidden[1] = True  # a row with nothing visible rebuilds as zeros
+    pad = torch.zeros(2, 10, dtype=torch.bool)
+    z = gen.target(x)
+    with torch.no_grad():
+        gen.attend_q.weight.zero_()
+        gen.attend_log_slope.fill_(6.0)  # a steep slope: only the nearest visible steps count
+    out = gen(x, mask=hidden, key_padding_mask=pad)
+    assert torch.allclose(out[0, 4], (z[0, 2] + z[0, 6]) / 2, atol=1e-5)
+    assert torch.allclose(out[0, 3], z[0, 2], atol=1e-5)  # nearer to 2 than to 6
+    assert torch.equal(out[0, ~hidden[0]], z[0, ~hidden[0]])  # visible steps keep their own
+    assert torch.equal(out[1], torch.zeros_like(out[1]))
+    with torch.no_grad():
+        gen.attend_log_slope.zero_()
+        nn.init.normal_(gen.attend_q.weight, std=0.02)
+    gen(x, mask=hidden, key_padding_mask=pad)[0, 3:6].sum().backward()
+    trained = {n for n, p in gen.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert {"attend_q.weight", "attend_k.weight", "attend_log_slope"} <= trained
+    assert not gen.head.weight.requires_grad  # unread by this read-out
+
+
 def test_config_without_readout_loads_as_direct():
     config = dict(Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16).config)
     del config["readout"]  # a checkpoint written before the key existed
     assert Generator.from_config(config).config["readout"] == "direct"
 
 
-@pytest.mark.parametrize("readout", ["direct", "copy"])
+@pytest.mark.parametrize("readout", ["direct", "copy", "attend"])
 def test_episode_losses_equal_the_loss_of_episodes_run_one_by_one(readout):
     """The RL reward's fast path (shared projection, error on hidden steps only) computes the
     summary reconstruction loss of each episode as the plain forward would."""
@@ -286,6 +311,8 @@ def test_episode_losses_equal_the_loss_of_episodes_run_one_by_one(readout):
     gen = Generator(d_feat=12, d_model=8, n_heads=2, n_layers=2, d_ff=16, dropout=0.0, readout=readout).eval()
     if readout == "copy":
         nn.init.normal_(gen.head.weight, std=0.1)  # a trained correction, not the zero start
+    if readout == "attend":
+        nn.init.normal_(gen.attend_k.weight, std=1.0)  # content terms that matter
     gen.norm.fit(torch.rand(50, 12) * 3)
     x = torch.rand(3, 10, 12) * 3
     pad = torch.zeros(3, 10, dtype=torch.bool)

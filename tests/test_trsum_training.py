@@ -291,3 +291,17 @@ def test_generator_batch_loss_and_its_gradient_equal_the_plain_formulation(video
     for name, p in gen.named_parameters():
         assert torch.allclose(fast_grads[name], p.grad, rtol=1e-3, atol=1e-6), name
     assert float(fast_grads["mask_token"].abs().sum()) > 0  # the token is learned on the fast path too
+
+
+def test_input_noise_perturbs_the_inputs_not_the_targets_and_follows_the_seed():
+    gen = Generator(d_feat=12, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0).eval()
+    gen.norm.fit(torch.rand(50, 12) * 3)
+    x = torch.rand(2, 16, 12) * 3
+    pad = torch.zeros(2, 16, dtype=torch.bool)
+    shots = (torch.arange(16) // 4).expand(2, 16).contiguous()
+    loss = lambda noise, seed: float(trsum.generator_batch_loss(  # noqa: E731
+        gen, trsum.TRSumConfig(mask_mode="random", input_noise=noise), x, pad, shots, torch.Generator().manual_seed(seed)))
+    assert loss(0.5, 1) == loss(0.5, 1) != loss(0.0, 1)
+    assert loss(0.5, 1) != loss(0.5, 2)
+    with pytest.raises(ValueError, match="input_noise must be >= 0"):
+        trsum.TRSumConfig(input_noise=-0.1)

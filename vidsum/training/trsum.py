@@ -74,6 +74,9 @@ class TRSumConfig(PlainConfig):
     gen_epochs: int = 250
     gen_lr: float = 1e-4
     weight_decay: float = 0.01
+    # std of Gaussian noise added to the generator's inputs in stage 1, in the standardised feature
+    # space (the targets stay clean): an augmentation against overfitting 16 training videos
+    input_noise: float = 0.0
     warmup_frac: float = 0.05
     mask_mode: str = "dynamic"  # dynamic | random | fixed
     mask_ratio: float = 0.25  # M_R
@@ -119,7 +122,7 @@ class TRSumConfig(PlainConfig):
             self,
             ("open_unit", ("mask_ratio", "window_ratio", "delta", "val_fraction", "summary_proportion")),
             ("at_least_one", ("d_model", "n_heads", "n_layers", "d_ff", "segment_len", "batch_segments", "n_episodes")),
-            ("non_negative", ("gen_epochs", "rl_epochs")),
+            ("non_negative", ("gen_epochs", "rl_epochs", "input_noise")),
         )
         if self.d_model % self.n_heads:
             problems.append(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
@@ -185,6 +188,10 @@ def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad:
     plan = _mask_plan(cfg, shot_ids.cpu(), pad.cpu(), mask_gen)
     plan = type(plan)(**{k: v.to(x.device) for k, v in vars(plan).items()})
     x_in = apply_mask(x, plan, None)  # replaced windows; the generator puts its [MASK] token in itself
+    if cfg.input_noise > 0:  # drawn on CPU from the same generator: a seed gives the same noise anywhere
+        std = unwrap(gen).norm.std
+        noise = torch.randn(x.shape, generator=mask_gen).to(x.device)
+        x_in = x_in + cfg.input_noise * std * noise
     at = plan.chosen & ~pad
     if not bool(at.any()):
         raise ValueError("generator_batch_loss: the mask plan chose no valid position")
