@@ -66,7 +66,7 @@ class TRSumConfig(PlainConfig):
     n_layers: int = 3
     d_ff: int = 4096
     dropout: float = 0.1
-    readout: str = "direct"  # direct (the paper) | copy: nearest visible step + learned correction
+    readout: str = "direct"  # direct (the paper) | copy: nearest visible step + correction | attend (models/trsum.py)
     # segments
     segment_len: int = 128  # L
     batch_segments: int = 32  # segments per optimisation step
@@ -138,7 +138,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     # Small enough for a SumMe fold in a few minutes on 2 CPU cores. Why each choice, with the
     # measurements behind it (random frame masking at this budget, the leave-one-out baseline, the
-    # fixed keep budget; what was tried and not kept: readout='copy', beta=1, rl_budget='centred'):
+    # fixed keep budget; what was tried and not kept: readout='copy' / 'attend', beta=1,
+    # rl_budget='centred'):
     # README, "Where the methods stand" and "Speed".
     "quick": dict(
         d_model=128, n_heads=8, n_layers=3, d_ff=256, dropout=0.0, segment_len=64, batch_segments=16,
