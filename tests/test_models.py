@@ -295,13 +295,36 @@ def test_attend_readout_averages_visible_steps_by_distance_and_learns_what_to_re
     assert not gen.head.weight.requires_grad  # unread by this read-out
 
 
+def test_joint_readout_rebuilds_with_attend_and_trains_the_direct_head_too():
+    from vidsum.training import trsum
+
+    torch.manual_seed(0)
+    joint = Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, readout="joint")
+    attend = Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16, dropout=0.0, readout="attend")
+    attend.load_state_dict(joint.state_dict())
+    x = torch.rand(2, 12, 6)
+    hidden = torch.zeros(2, 12, dtype=torch.bool)
+    hidden[:, 4:8] = True
+    pad = torch.zeros(2, 12, dtype=torch.bool)
+    rebuilt = joint(x, mask=hidden, key_padding_mask=pad)
+    assert torch.equal(rebuilt, attend(x, mask=hidden, key_padding_mask=pad))  # the reward reads the attend one
+    at_attend, at_direct = joint(x, mask=hidden, key_padding_mask=pad, at=hidden, both=True)
+    assert torch.equal(at_attend, rebuilt[hidden]) and at_direct.shape == at_attend.shape
+    with pytest.raises(ValueError, match="both=True needs readout 'joint'"):
+        attend(x, mask=hidden, key_padding_mask=pad, both=True)
+    # stage 1 trains both: the direct head and the attend projections get gradients
+    cfg = trsum.TRSumConfig(readout="joint", mask_mode="random")
+    trsum.generator_batch_loss(joint, cfg, x, pad, (torch.arange(12) // 4).expand(2, 12), torch.Generator().manual_seed(0)).backward()
+    assert joint.head.weight.grad.abs().sum() > 0 and joint.attend_k.weight.grad.abs().sum() > 0
+
+
 def test_config_without_readout_loads_as_direct():
     config = dict(Generator(d_feat=6, d_model=8, n_heads=2, n_layers=1, d_ff=16).config)
     del config["readout"]  # a checkpoint written before the key existed
     assert Generator.from_config(config).config["readout"] == "direct"
 
 
-@pytest.mark.parametrize("readout", ["direct", "copy", "attend"])
+@pytest.mark.parametrize("readout", ["direct", "copy", "attend", "joint"])
 def test_episode_losses_equal_the_loss_of_episodes_run_one_by_one(readout):
     """The RL reward's fast path (shared projection, error on hidden steps only) computes the
     summary reconstruction loss of each episode as the plain forward would."""
@@ -311,7 +334,7 @@ def test_episode_losses_equal_the_loss_of_episodes_run_one_by_one(readout):
     gen = Generator(d_feat=12, d_model=8, n_heads=2, n_layers=2, d_ff=16, dropout=0.0, readout=readout).eval()
     if readout == "copy":
         nn.init.normal_(gen.head.weight, std=0.1)  # a trained correction, not the zero start
-    if readout == "attend":
+    if readout in ("attend", "joint"):
         nn.init.normal_(gen.attend_k.weight, std=1.0)  # content terms that matter
     gen.norm.fit(torch.rand(50, 12) * 3)
     x = torch.rand(3, 10, 12) * 3

@@ -27,7 +27,7 @@ from vidsum.models.common import (FeatureNorm, n_parameters, reconstruction_erro
 from vidsum.models.encoder import PAD_BIAS, TransformerEncoder
 
 CONFIG_KEYS = ("d_feat", "d_model", "n_heads", "n_layers", "d_ff", "dropout", "max_len", "readout")
-READOUTS = ("direct", "copy", "attend")
+READOUTS = ("direct", "copy", "attend", "joint")
 ATTEND_DIM = 32  # query/key width of the 'attend' read-out
 # keys a checkpoint written before they existed may lack, with the value those checkpoints meant
 _CONFIG_DEFAULTS = {"readout": "direct"}
@@ -107,7 +107,13 @@ class Generator(nn.Module):
     overfit with. Untrained it is a local average of the nearest visible steps, which already
     rebuilds better than copying the nearest one (mean of the 2-3 nearest: reward 0.393-0.396 vs
     0.382 on the SumMe stand-in); training learns which visible steps to read. Visible steps
-    return their own features. Visible steps are those not in ``hidden`` (default: ``mask``; none).
+    return their own features.
+    readout 'joint': both the attend and the direct read-out on one encoder, trained together
+    (``forward(..., both=True)`` returns both); rebuilding (the reward) reads the attend one. Why:
+    the attend reward is the better one, but an encoder trained for it alone is a poor start for
+    the summarizer, which copies the encoder (README, "TR-SUM"); the direct loss keeps the
+    encoder describing what each step contains.
+    Visible steps are those not in ``hidden`` (default: ``mask``; none).
     ``config`` holds the constructor arguments (plain values): ``Generator(**config)`` rebuilds it.
     """
 
@@ -120,12 +126,13 @@ class Generator(nn.Module):
         # anyway; what matters is that it is learned.
         self.mask_token = nn.Parameter(torch.randn(d_feat) * 0.02)
         self.head = nn.Linear(d_model, d_feat)
-        if readout == "attend":
+        if readout in ("attend", "joint"):
             self.attend_q = nn.Linear(d_model, ATTEND_DIM, bias=False)
             self.attend_k = nn.Linear(d_model, ATTEND_DIM, bias=False)
             for lin in (self.attend_q, self.attend_k):
                 nn.init.normal_(lin.weight, std=0.02)  # content terms start near 0: a local average
             self.attend_log_slope = nn.Parameter(torch.zeros(()))
+        if readout == "attend":
             self.head.requires_grad_(False)  # not read by this read-out (kept so checkpoints share keys)
         if readout == "copy":
             nn.init.zeros_(self.head.weight)
@@ -138,10 +145,13 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 key_padding_mask: torch.Tensor | None = None, hidden: torch.Tensor | None = None,
-                at: torch.Tensor | None = None) -> torch.Tensor:
+                at: torch.Tensor | None = None, both: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, d_feat) -> (B, L, d_feat); with ``at`` (B, L) bool only the rows there,
         (K, d_feat) in ``x[at]`` order. A loss on some positions needs no more, and at d_feat 1024
-        the read-out and the error are a large part of the step: ``at`` computes them there only."""
+        the read-out and the error are a large part of the step: ``at`` computes them there only.
+        ``both`` (readout 'joint' only): (attend read-out, direct read-out), each shaped as above."""
+        if both and self.config["readout"] != "joint":
+            raise ValueError(f"both=True needs readout 'joint', this generator's is {self.config['readout']!r}")
         for name, m in (("mask", mask), ("hidden", hidden), ("at", at)):
             if m is not None and (m.shape != x.shape[:2] or m.dtype != torch.bool):
                 raise ValueError(f"{name} must be bool {tuple(x.shape[:2])}, got {m.dtype} {tuple(m.shape)}")
@@ -152,12 +162,14 @@ class Generator(nn.Module):
         if mask is not None:
             e = torch.where(mask[..., None], self._projected_token().to(e.dtype), e)
         h = self.encoder.encode(e, key_padding_mask)
-        if self.config["readout"] in ("copy", "attend"):
+        direct = self.head(h if at is None else h[at]) if both else None
+        if self.config["readout"] in ("copy", "attend", "joint"):
             if mask is not None:  # the copy reads the inputs the encoder saw
                 z = torch.where(mask[..., None], self.norm(self.mask_token).to(z.dtype), z)
             hidden = mask if hidden is None else hidden
         valid = None if key_padding_mask is None else ~key_padding_mask
-        return self._readout(h, z, hidden, valid, at)
+        out = self._readout(h, z, hidden, valid, at)
+        return (out, direct) if both else out
 
     def episode_losses(self, x: torch.Tensor, hidden: torch.Tensor, key_padding_mask: torch.Tensor) -> torch.Tensor:
         """(N, B) loss of rebuilding each segment from each episode's visible steps.
@@ -202,7 +214,7 @@ class Generator(nn.Module):
         order, where row r of h copies from ``source[row_source[r]]`` (row_source (R,) long, the
         episodes of a segment sharing its one copy; None: ``source[r]``).
         """
-        if self.config["readout"] == "attend":
+        if self.config["readout"] in ("attend", "joint"):
             return self._attend(h, source, hidden, valid, at, row_source)
         out = self.head(h if at is None else h[at])
         if self.config["readout"] != "copy":

@@ -66,7 +66,7 @@ class TRSumConfig(PlainConfig):
     n_layers: int = 3
     d_ff: int = 4096
     dropout: float = 0.1
-    readout: str = "direct"  # direct (the paper) | copy: nearest visible step + correction | attend (models/trsum.py)
+    readout: str = "direct"  # direct (the paper) | copy: nearest visible step + correction | attend | joint (models/trsum.py)
     # segments
     segment_len: int = 128  # L
     batch_segments: int = 32  # segments per optimisation step
@@ -196,8 +196,13 @@ def generator_batch_loss(gen: nn.Module, cfg: TRSumConfig, x: torch.Tensor, pad:
     at = plan.chosen & ~pad
     if not bool(at.any()):
         raise ValueError("generator_batch_loss: the mask plan chose no valid position")
+    target = unwrap(gen).target(x[at]).float()
+    if cfg.readout == "joint":  # both read-outs learn on the same positions (models/trsum.py, Generator)
+        recon, direct = gen(x_in, mask=plan.masked, key_padding_mask=pad, at=at, both=True)
+        return (reconstruction_error_rows(recon.float(), target).mean()
+                + reconstruction_error_rows(direct.float(), target).mean())
     recon = gen(x_in, mask=plan.masked, key_padding_mask=pad, at=at)  # (K, D): the loss positions only
-    return reconstruction_error_rows(recon.float(), unwrap(gen).target(x[at]).float()).mean()
+    return reconstruction_error_rows(recon.float(), target).mean()
 
 
 def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None = None) -> tuple[Generator, list[dict]]:
