@@ -1,4 +1,11 @@
-"""One-off: where does TR-SUM's bf16 autocast on CUDA produce NaN? (anomaly mode names the op)."""
+"""Where does TR-SUM's bf16 autocast on CUDA produce NaN? Anomaly mode names the op.
+
+    VIDSUM_CUDA_BF16=1 python benchmarks/cuda_nan_probe.py 0      # SumMe split 0, quick preset
+
+On an H200 (2026-12-04) the quick fold under bf16 turned the summarizer to NaN in stage 2;
+this probe (anomaly mode, so slow: it did not reach stage 2 in 130 s there) is for the next
+session with a GPU. vidsum.training.precision keeps bf16 on CUDA opt-in until then.
+"""
 import sys, time
 import torch
 from vidsum.data.datasets import load_dataset
