@@ -13,6 +13,12 @@ os.environ.setdefault("VIDSUM_CPU_BF16", "0")
 from vidsum.data.eccv16 import Video  # noqa: E402
 
 
+# The smallest SG-VS model the tests train (generator, discriminator, hashed text encoder: no
+# weights to load); each test adds its own epochs / batch settings.
+SGVS_TINY_MODEL = dict(d_model=16, n_heads=2, n_layers=1, rec_layers=1, d_ff=32, d_joint=8, disc_d_model=16,
+                       disc_heads=2, disc_layers=1, disc_d_ff=32, text_encoder="hashed")
+
+
 def make_video(key="video_1", n_frames=300, n_users=3, dim=8, step=15, shot_len=50, seed=0) -> Video:
     """A small valid Video with random features and selections (for schema/IO tests)."""
     rng = np.random.default_rng(seed)

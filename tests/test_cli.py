@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from vidsum.cli import main
+from conftest import SGVS_TINY_MODEL
 
 
 def test_baselines_json_reproduces_otani_human_rows(tmp_path, capsys):
@@ -83,9 +84,7 @@ def test_train_quiet_silences_progress_and_leaves_stdout_alone(tmp_path, capsys)
 
 
 # A small SG-VS (the tables and tags do not depend on its size): the quick one is ~40 s a run here.
-SGVS_TINY = [f"--set={k}={v}" for k, v in dict(d_model=16, n_heads=2, n_layers=1, rec_layers=1, d_ff=32, d_joint=8,
-                                                 disc_d_model=16, disc_heads=2, disc_layers=1, disc_d_ff=32,
-                                                 text_encoder="hashed").items()]
+SGVS_TINY = [f"--set={k}={v}" for k, v in SGVS_TINY_MODEL.items()]
 
 
 @pytest.mark.parametrize("method, tiny", [("sgvs", SGVS_TINY), ("drdsn", ["--set", "hidden=8"])], ids=["sgvs", "drdsn"])

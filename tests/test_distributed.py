@@ -23,6 +23,7 @@ from vidsum.data.datasets import standin_path  # noqa: E402
 from vidsum.data.standin import DEFAULT_STRENGTH, build_standin  # noqa: E402
 from vidsum.training import trsum  # noqa: E402
 from vidsum.training.loop import Runtime  # noqa: E402
+from conftest import SGVS_TINY_MODEL  # noqa: E402
 
 # The 6 shortest SumMe videos (63..171 steps): a stand-in with 16-dim features builds in ~1 s.
 TINY_KEYS = ["video_12", "video_8", "video_11", "video_19", "video_18", "video_24"]
@@ -245,9 +246,8 @@ def test_fit_stage_fails_clearly_without_restarts(spec, ray_root, tmp_path):
 # ------------------------------------------------------------- the single-stage methods on Ray
 
 SINGLE_STAGE_TINY = {
-    "sgvs": dict(d_model=16, n_heads=2, n_layers=1, rec_layers=1, d_ff=32, d_joint=8, dropout=0.0, disc_d_model=16,
-                 disc_heads=2, disc_layers=1, disc_d_ff=32, segment_len=16, batch_segments=8, epochs=3,
-                 warmup_epochs=1, ramp_epochs=1, g_lr=1e-3, d_lr=1e-3, text_encoder="hashed"),
+    "sgvs": dict(SGVS_TINY_MODEL, dropout=0.0, segment_len=16, batch_segments=8, epochs=3, warmup_epochs=1,
+                 ramp_epochs=1, g_lr=1e-3, d_lr=1e-3),
     "drdsn": dict(hidden=8, epochs=3, lr=1e-2, lr_step=0, batch_videos=2),
 }
 

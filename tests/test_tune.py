@@ -25,6 +25,7 @@ from test_tuning import TRSUM, TUNE_TINY, options, space_file  # noqa: E402, F40
 from vidsum.data.splits import load_splits, validation_holdout  # noqa: E402
 from vidsum.results import leaderboard  # noqa: E402
 from vidsum.training import trsum  # noqa: E402
+from conftest import SGVS_TINY_MODEL  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,9 +137,7 @@ def test_two_trial_search_over_one_fold_writes_valid_parquet(ray_root, data_dir,
 
 # Tiny single-stage configs (the spaces are the shipped ones, so segment_len may be searched).
 METHOD_TINY = {
-    "sgvs": dict(d_model=16, n_heads=2, n_layers=1, rec_layers=1, d_ff=32, d_joint=8, disc_d_model=16, disc_heads=2,
-                 disc_layers=1, disc_d_ff=32, batch_segments=8, epochs=3, warmup_epochs=1, ramp_epochs=1,
-                 text_encoder="hashed"),
+    "sgvs": dict(SGVS_TINY_MODEL, batch_segments=8, epochs=3, warmup_epochs=1, ramp_epochs=1),
     "drdsn": dict(hidden=8, epochs=3, lr=1e-2),
 }
 
