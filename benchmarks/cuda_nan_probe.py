@@ -6,7 +6,10 @@ On an H200 (2026-12-04) the quick fold under bf16 turned the summarizer to NaN i
 this probe (anomaly mode, so slow: it did not reach stage 2 in 130 s there) is for the next
 session with a GPU. vidsum.training.precision keeps bf16 on CUDA opt-in until then.
 """
-import sys, time
+import math
+import sys
+import time
+
 import torch
 from vidsum.data.datasets import load_dataset
 from vidsum.data.splits import get_split
@@ -21,7 +24,7 @@ fin = lambda m: all(torch.isfinite(p).all().item() for p in m.state_dict().value
 torch.autograd.set_detect_anomaly(True)
 t0 = time.time()
 gen, h = trsum.pretrain_generator(cfg, train)
-bad = [r["epoch"] for r in h if not all(torch.isfinite(torch.tensor(float(v))) for k, v in r.items() if isinstance(v, float))]
+bad = [r["epoch"] for r in h if not all(math.isfinite(v) for v in r.values() if isinstance(v, float))]
 print(f"split {split_no}: stage 1 {time.time() - t0:.0f} s, params finite {fin(gen)}, non-finite epochs {bad[:5]}", flush=True)
 summ, hist, _ = trsum.train_summarizer(cfg, train, gen, val_videos=val)
 print(f"split {split_no}: stage 2 done {time.time() - t0:.0f} s, params finite {fin(summ)}", flush=True)

@@ -98,34 +98,56 @@ def _optimizer(cls, params, device: torch.device, **kw):
     return cls(params, fused=True, **kw) if device.type == "cuda" else cls(params, **kw)
 
 
+def trsum_batch(cfg, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A TR-SUM batch of ``cfg``'s shape: x (B, L, D_FEAT) random features, pad (B, L) with the
+    last segment half padding (a video's short last segment)."""
+    b, length = cfg.batch_segments, cfg.segment_len
+    x = torch.rand(b, length, D_FEAT, generator=torch.Generator().manual_seed(0)).to(device)
+    pad = torch.zeros(b, length, dtype=torch.bool, device=device)
+    pad[-1, length // 2:] = True
+    return x, pad
+
+
+def stage1_step(cfg, device: torch.device, x: torch.Tensor, pad: torch.Tensor) -> Callable[[], None]:
+    """One TR-SUM stage-1 optimisation step (masked reconstruction + AdamW) of a fresh generator of
+    ``cfg``'s size on (x, pad), 8-step shots, under ``cfg``'s autocast as the loop runs it."""
+    from vidsum.models.trsum import Generator
+    from vidsum.training import trsum
+    from vidsum.training.loop import autocast
+
+    b, length = pad.shape
+    shots = (torch.arange(length).expand(b, length) // 8).contiguous()
+    generator = Generator(d_feat=D_FEAT, d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
+                          d_ff=cfg.d_ff, dropout=0.0).to(device)
+    opt = _optimizer(torch.optim.AdamW, generator.parameters(), device, lr=1e-4)
+    mask_gen = torch.Generator().manual_seed(1)
+
+    def step():
+        with autocast(cfg, device):
+            loss = trsum.generator_batch_loss(generator, cfg, x, pad, shots, mask_gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[], object], Callable[[], int], bool]]:
     """{stage: (one step, extra FLOPs flop_counter cannot see, whether it runs in bf16)} at the given size."""
     from vidsum.models.drdsn import DSN, unit_features
     from vidsum.models.sgvs import SGVSDiscriminator, SGVSGenerator
     from vidsum.models.trsum import Generator, Summarizer
     from vidsum.training import drdsn, sgvs, trsum
-    from vidsum.training.loop import autocast
+    from vidsum.training.loop import autocast, uses_bf16
 
     cfg = trsum.preset(size, dropout=0.0)
     gen_g = torch.Generator().manual_seed(0)
     b, length = cfg.batch_segments, cfg.segment_len
-    x = torch.rand(b, length, D_FEAT, generator=gen_g).to(device)
-    pad = torch.zeros(b, length, dtype=torch.bool, device=device)
-    pad[-1, length // 2:] = True
-    shots = (torch.arange(length).expand(b, length) // 8).contiguous()
+    x, pad = trsum_batch(cfg, device)
+    stage1 = stage1_step(cfg, device, x, pad)
     model_kw = dict(d_feat=D_FEAT, d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff,
                     dropout=0.0)
-    generator = Generator(**model_kw).to(device)
-    g_opt = _optimizer(torch.optim.AdamW, generator.parameters(), device, lr=1e-4)
-    mask_gen = torch.Generator().manual_seed(1)
     amp = lambda: autocast(cfg, device)  # noqa: E731
-
-    def stage1():
-        with amp():
-            loss = trsum.generator_batch_loss(generator, cfg, x, pad, shots, mask_gen)
-        g_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        g_opt.step()
 
     frozen = Generator(**model_kw).to(device).eval()
     summ = Summarizer.from_generator(frozen).to(device).requires_grad_(True)
@@ -179,7 +201,7 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
         trsum.score_video(summ_eval, video, length, device)
 
     lstm = dsn.lstm
-    bf16 = lambda c: precision.use_bf16(c.amp, device, getattr(c, "d_model", getattr(c, "hidden", None)))  # noqa: E731
+    bf16 = lambda c: uses_bf16(c, device)  # noqa: E731
     return {
         "trsum-stage1": (stage1, lambda: 0, bf16(cfg)),
         "trsum-stage2": (stage2, lambda: 0, bf16(cfg)),
@@ -214,34 +236,17 @@ def count_flops(step: Callable[[], object], extra: Callable[[], int]) -> int:
 def width_sweep(device: torch.device, widths=((128, 256), (256, 512), (512, 1024), (1024, 4096)), repeats: int = 4) -> None:
     """TR-SUM stage-1 step time in fp32 and in bf16 (forced) at each (d_model, d_ff), quick
     batch shapes otherwise: where bf16 starts to pay (``precision.CPU_BF16_MIN_WIDTH``)."""
-    from vidsum.models.trsum import Generator
     from vidsum.training import trsum
 
     env = precision.CUDA_ENV if device.type == "cuda" else precision.ENV
     print(f"  {'d_model':>7} {'d_ff':>5} {'fp32 ms':>8} {'bf16 ms':>8} {'bf16 speedup':>13}")
     for d_model, d_ff in widths:
         cfg = trsum.preset("quick", dropout=0.0, d_model=d_model, d_ff=d_ff)
-        gen_g = torch.Generator().manual_seed(0)
-        b, length = cfg.batch_segments, cfg.segment_len
-        x = torch.rand(b, length, D_FEAT, generator=gen_g).to(device)
-        pad = torch.zeros(b, length, dtype=torch.bool, device=device)
-        shots = (torch.arange(length).expand(b, length) // 8).contiguous()
+        x, pad = trsum_batch(cfg, device)
         ms = {}
         for forced in ("0", "1", "0"):  # fp32 twice, around bf16: the better fp32 time counts
             os.environ[env] = forced
-            gen = Generator(d_feat=D_FEAT, d_model=d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=d_ff,
-                            dropout=0.0).to(device)
-            opt = _optimizer(torch.optim.AdamW, gen.parameters(), device, lr=1e-4)
-            mask_gen = torch.Generator().manual_seed(1)
-
-            def step():
-                from vidsum.training.loop import autocast
-                with autocast(cfg, device):
-                    loss = trsum.generator_batch_loss(gen, cfg, x, pad, shots, mask_gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-
+            step = stage1_step(cfg, device, x, pad)
             step()
             best = min(_time(step, 1, device) for _ in range(repeats))
             ms[forced] = min(ms.get(forced, float("inf")), best * 1e3)

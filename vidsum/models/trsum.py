@@ -206,7 +206,7 @@ class Generator(nn.Module):
     def _readout(self, h: torch.Tensor, source: torch.Tensor, hidden: torch.Tensor | None, valid: torch.Tensor | None,
                  at: torch.Tensor | None = None, row_source: torch.Tensor | None = None) -> torch.Tensor:
         """head(h), plus for readout 'copy' the standardised features of each position's nearest
-        visible step.
+        visible step; for 'attend' / 'joint' :meth:`_attend` instead.
 
         h: (R, L, d_model) encoder output; source: (S, L, d_feat) standardised inputs to copy
         from; hidden, valid: (R, L) bool or None (nothing hidden / all valid); at: (R, L) bool or
@@ -214,13 +214,14 @@ class Generator(nn.Module):
         order, where row r of h copies from ``source[row_source[r]]`` (row_source (R,) long, the
         episodes of a segment sharing its one copy; None: ``source[r]``).
         """
-        if self.config["readout"] in ("attend", "joint"):
-            return self._attend(h, source, hidden, valid, at, row_source)
-        out = self.head(h if at is None else h[at])
-        if self.config["readout"] != "copy":
-            return out
+        readout = self.config["readout"]
+        if readout == "direct":
+            return self.head(h if at is None else h[at])
         hidden = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device) if hidden is None else hidden
         valid = torch.ones_like(hidden) if valid is None else valid
+        if readout in ("attend", "joint"):
+            return self._attend(h, source, hidden, valid, at, row_source)
+        out = self.head(h if at is None else h[at])
         if at is None:
             return out + copy_nearest_visible(source, hidden, valid).to(out.dtype)
         rows, pos = at.nonzero(as_tuple=True)
@@ -229,14 +230,12 @@ class Generator(nn.Module):
         copied = torch.where((src >= 0).unsqueeze(-1), copied, torch.zeros_like(copied))
         return out + copied.to(out.dtype)
 
-    def _attend(self, h: torch.Tensor, source: torch.Tensor, hidden: torch.Tensor | None, valid: torch.Tensor | None,
+    def _attend(self, h: torch.Tensor, source: torch.Tensor, hidden: torch.Tensor, valid: torch.Tensor,
                 at: torch.Tensor | None, row_source: torch.Tensor | None) -> torch.Tensor:
-        """The 'attend' read-out (shapes as :meth:`_readout`): each step's softmax-weighted mean of
-        its row's visible steps in ``source``; visible steps return their own; zeros in a row with
-        no visible step."""
-        r, length = h.shape[:2]
-        hidden = torch.zeros((r, length), dtype=torch.bool, device=h.device) if hidden is None else hidden
-        valid = torch.ones_like(hidden) if valid is None else valid
+        """The 'attend' read-out (shapes as :meth:`_readout`; hidden, valid given): each step's
+        softmax-weighted mean of its row's visible steps in ``source``; visible steps return their
+        own; zeros in a row with no visible step."""
+        length = h.shape[1]
         visible = valid & ~hidden  # (R, L)
         src = source if row_source is None else source[row_source]  # (R, L, D)
         q, k = self.attend_q(h), self.attend_k(h)  # (R, L, 32)

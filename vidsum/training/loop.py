@@ -70,10 +70,19 @@ def seeded(seed: int, offset: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1000 + offset)
 
 
+def model_width(cfg: Any) -> int | None:
+    """The width ``vidsum.training.precision``'s rule reads: the config's ``d_model`` (DR-DSN: ``hidden``)."""
+    return getattr(cfg, "d_model", getattr(cfg, "hidden", None))
+
+
+def uses_bf16(cfg: Any, device: torch.device) -> bool:
+    """Whether a loop of ``cfg`` runs its matmuls in bf16 on ``device`` (``vidsum.training.precision``)."""
+    return precision.use_bf16(cfg.amp, device, model_width(cfg))
+
+
 def autocast(cfg: Any, device: torch.device):
-    """bf16 autocast where ``cfg.amp``, the device and the model's width call for it
-    (``vidsum.training.precision``); the width is the config's ``d_model`` (DR-DSN: ``hidden``)."""
-    return precision.autocast(cfg.amp, device, getattr(cfg, "d_model", getattr(cfg, "hidden", None)))
+    """The autocast context of a loop's forward passes: bf16 where :func:`uses_bf16` says so."""
+    return precision.autocast(cfg.amp, device, model_width(cfg))
 
 
 def clip_finite(params, max_norm: float, what: str, cfg: Any, device: torch.device) -> float:
@@ -83,8 +92,7 @@ def clip_finite(params, max_norm: float, what: str, cfg: Any, device: torch.devi
     fail much later, at scoring, with nothing to say why)."""
     norm = float(nn.utils.clip_grad_norm_(params, max_norm))
     if not np.isfinite(norm):
-        width = getattr(cfg, "d_model", getattr(cfg, "hidden", None))
-        bf16 = precision.use_bf16(cfg.amp, device, width)
+        bf16 = uses_bf16(cfg, device)
         raise FloatingPointError(
             f"{what}: non-finite gradient norm ({norm}) with matmuls in {'bf16' if bf16 else 'fp32'} on {device.type}; "
             f"stopped before the optimiser step" + (" (try amp=false: --set amp=false)" if bf16 else ""))
