@@ -37,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdp
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from vidsum.training import precision  # noqa: E402
+from vidsum.training.loop import adam  # noqa: E402
 
 SIZES = ("quick", "paper")  # each method's preset of that name gives the model and batch sizes
 D_FEAT = 1024
@@ -94,10 +95,6 @@ def _time(fn: Callable[[], object], repeats: int, device: torch.device) -> float
     return time.perf_counter() - t0
 
 
-def _optimizer(cls, params, device: torch.device, **kw):
-    return cls(params, fused=True, **kw) if device.type == "cuda" else cls(params, **kw)
-
-
 def trsum_batch(cfg, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A TR-SUM batch of ``cfg``'s shape: x (B, L, D_FEAT) random features, pad (B, L) with the
     last segment half padding (a video's short last segment)."""
@@ -119,7 +116,7 @@ def stage1_step(cfg, device: torch.device, x: torch.Tensor, pad: torch.Tensor) -
     shots = (torch.arange(length).expand(b, length) // 8).contiguous()
     generator = Generator(d_feat=D_FEAT, d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
                           d_ff=cfg.d_ff, dropout=0.0).to(device)
-    opt = _optimizer(torch.optim.AdamW, generator.parameters(), device, lr=1e-4)
+    opt = adam(torch.optim.AdamW, generator.parameters(), device, lr=1e-4)
     mask_gen = torch.Generator().manual_seed(1)
 
     def step():
@@ -152,7 +149,7 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
     frozen = Generator(**model_kw).to(device).eval()
     summ = Summarizer.from_generator(frozen).to(device).requires_grad_(True)
     frozen.requires_grad_(False)
-    s_opt = _optimizer(torch.optim.Adam, summ.parameters(), device, lr=1e-5)
+    s_opt = adam(torch.optim.Adam, summ.parameters(), device, lr=1e-5)
     sample_gen = torch.Generator().manual_seed(2)
     baseline = torch.zeros(b, device=device)
 
@@ -172,8 +169,8 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
                          max_len=max(1024, slen), semantic=False, similarity=scfg.similarity, segment_len=slen).to(device)
     sdisc = SGVSDiscriminator(d_feat=D_FEAT, d_model=scfg.disc_d_model, n_heads=scfg.disc_heads, n_layers=scfg.disc_layers,
                               d_ff=scfg.disc_d_ff, dropout=0.0, max_len=max(1024, slen)).to(device)
-    sg_opt = _optimizer(torch.optim.AdamW, sgen.parameters(), device, lr=1e-4)
-    sd_opt = _optimizer(torch.optim.AdamW, sdisc.parameters(), device, lr=1e-4)
+    sg_opt = adam(torch.optim.AdamW, sgen.parameters(), device, lr=1e-4)
+    sd_opt = adam(torch.optim.AdamW, sdisc.parameters(), device, lr=1e-4)
     noise = torch.rand(sb, slen, generator=gen_g).to(device)
 
     def sgvs_step():
@@ -181,7 +178,7 @@ def stage_steps(size: str, device: torch.device) -> dict[str, tuple[Callable[[],
 
     dcfg = drdsn.preset(size)
     dsn = DSN(d_feat=D_FEAT, hidden=dcfg.hidden, n_layers=dcfg.n_layers).to(device)
-    d_opt = _optimizer(torch.optim.Adam, dsn.parameters(), device, lr=1e-5)
+    d_opt = adam(torch.optim.Adam, dsn.parameters(), device, lr=1e-5)
     videos = [torch.rand(300, D_FEAT, generator=gen_g).to(device) for _ in range(dcfg.batch_videos)]
     units = [unit_features(v) for v in videos]
     d_sample = torch.Generator().manual_seed(3)

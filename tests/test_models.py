@@ -14,6 +14,7 @@ from vidsum.models import (
     reconstruction_loss_per_sample,
     sinusoidal_positions,
 )
+from vidsum.models.encoder import post_norm_layer
 
 SMALL = dict(d_feat=12, d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.0, max_len=32)
 
@@ -64,15 +65,35 @@ def test_encoder_shapes_projection_and_state_dict():
     assert not torch.allclose(enc(x.flip(1)).flip(1), out, atol=1e-4)
 
 
-def test_encoder_ignores_pad_values_and_fast_path_matches():
+def test_encoder_ignores_pad_values_with_and_without_grad():
     enc = TransformerEncoder(12, 16, 2, 2, 32, 0.0, 20).eval()
     x, kpm = _batch()
     noisy = x.masked_fill(kpm[..., None], 1e3)
     out = enc(x, kpm)  # grad-enabled path
     with torch.no_grad():
-        fast = enc(noisy, kpm)  # fused inference path
+        other = enc(noisy, kpm)
     real = ~kpm
-    assert torch.allclose(out[real], fast[real], atol=1e-4)
+    assert torch.allclose(out[real], other[real], atol=1e-4)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_post_norm_layer_is_the_torch_layer(train):
+    """The encoder runs its layers with post_norm_layer: its outputs are nn.TransformerEncoderLayer's
+    own (fed the same mask flattened to (B*H, L, L)) to the bit, and every gradient to float
+    rounding (the weight gradients sum the same products in another order)."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, activation="gelu", batch_first=True)
+    layer.train(train)
+    x = torch.randn(3, 10, 16, requires_grad=True)
+    bias = torch.randn(3, 4, 10, 10)  # a different bias per row and head, as padding makes it
+    grad = torch.randn(3, 10, 16)
+    theirs = layer(x, src_mask=bias.reshape(12, 10, 10))
+    their_grads = torch.autograd.grad(theirs, [x, *layer.parameters()], grad)
+    ours = post_norm_layer(layer, x, bias)
+    our_grads = torch.autograd.grad(ours, [x, *layer.parameters()], grad)
+    assert torch.equal(ours, theirs)
+    for a, b in zip(our_grads, their_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,16 @@ Design choices (fixed, so checkpoints stay comparable):
   model needs thousands of steps to learn to look next door (measured on the stand-in: masked
   L1+cos 1.09 after 1000 steps vs 0.96 with ALiBi; video-mean predictor 1.16). For dilated
   segments the row position is still in temporal order;
-* layers: ``nn.TransformerEncoderLayer`` (batch_first, GELU, post-norm ``norm_first=False`` as in
-  the original Transformer/BERT, hence no final LayerNorm). Training runs the attention through
-  ``F.scaled_dot_product_attention`` with the additive float mask (ALiBi + padding + any
-  caller bias). PyTorch's fused inference fast path reads attention masks as boolean, so a
-  no-op forward pre-hook keeps every layer off it.
+* layers: ``nn.TransformerEncoderLayer``'s parameters (batch_first, GELU, post-norm
+  ``norm_first=False`` as in the original Transformer/BERT, hence no final LayerNorm), run by
+  :func:`post_norm_layer`: the same arithmetic as the layer's own forward (bit-identical outputs,
+  gradients equal to float rounding; tested) with the attention called as
+  ``F.scaled_dot_product_attention`` on (B, H, L, d_head)
+  views and the additive float mask (ALiBi + padding + any caller bias) as (B, H, L, L). Why not
+  the layer's forward: ``nn.MultiheadAttention`` transposes to (L, B, E) and back and wants the
+  mask flattened to (B*H, L, L); on one CPU thread that cost ~10% of a layer's forward and backward
+  at the quick size (``benchmarks/mfu.py``), and its fused inference path would read a float mask
+  as a boolean one.
 
 With post-norm and no final norm an encoder of n layers has exactly
 ``n * (4*d^2 + 4*d + 2*d*d_ff + d_ff + d + 4*d)`` parameters: 37,788,672 at d=1024, d_ff=4096, n=3.
@@ -28,6 +33,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -53,10 +59,21 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     return torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
 
 
-def _regular_path(module: nn.Module, args):
-    """No-op forward pre-hook: its presence keeps a layer off PyTorch's fused inference path,
-    which would read our additive float mask as a boolean one."""
-    return None
+def post_norm_layer(layer: nn.TransformerEncoderLayer, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """One post-norm encoder layer with ``layer``'s parameters and dropouts: h (B, L, E), bias
+    (B, H, L, L) additive attention logits (or broadcastable to it) -> (B, L, E).
+
+    norm1(h + dropout1(attention(h))), then norm2(h + dropout2(linear2(dropout(act(linear1(h)))))),
+    the attention dropping weights with ``self_attn.dropout`` in training, as the layer does."""
+    attn = layer.self_attn
+    batch, length, width = h.shape
+    heads = attn.num_heads
+    qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).view(batch, length, 3, heads, width // heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, L, d_head)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=attn.dropout if layer.training else 0.0)
+    out = attn.out_proj(out.transpose(1, 2).reshape(batch, length, width))
+    h = layer.norm1(h + layer.dropout1(out))
+    return layer.norm2(h + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(h))))))
 
 
 def _positive_int(name: str, value) -> int:
@@ -91,11 +108,9 @@ class TransformerEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward=d_ff, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=False)
-        # enable_nested_tensor=False: identical outputs in train and eval (the nested path zeroes
-        # pad outputs in eval only); pads are a small fraction of our rows anyway.
+        # the container keeps the parameter names (layers.layers.<i>.*) of every checkpoint; its
+        # forward is not used (post_norm_layer runs each layer)
         self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
-        for lyr in self.layers.layers:
-            lyr.register_forward_pre_hook(_regular_path)
         self.n_heads = n_heads
         pos = torch.arange(max_len, dtype=torch.float32)
         distance = (pos[:, None] - pos[None, :]).abs()
@@ -134,4 +149,7 @@ class TransformerEncoder(nn.Module):
             bias = bias + attn_bias
         if key_padding_mask is not None:
             bias = bias.masked_fill(key_padding_mask.view(B, 1, 1, L), PAD_BIAS)
-        return self.layers(h, mask=bias.reshape(B * self.n_heads, L, L).to(h.dtype))
+        bias = bias.to(h.dtype)
+        for layer in self.layers.layers:
+            h = post_norm_layer(layer, h, bias)
+        return h

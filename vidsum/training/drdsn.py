@@ -36,7 +36,7 @@ from vidsum.evaluation.summary import keyshot_summary
 from vidsum.models.drdsn import DSN, REWARDS, summary_reward, unit_features
 from vidsum.training.checkpoint import rng_state
 from vidsum.training.policy import bernoulli_episodes, fixed_budget_episodes
-from vidsum.training.loop import (Runtime, autocast, batches, clip_finite, mean, others_mean, restore, seeded,
+from vidsum.training.loop import (Runtime, adam, autocast, batches, clip_finite, mean, others_mean, restore, seeded,
                                   selection_values, unwrap, update_best)
 
 __all__ = ["DRDSNConfig", "PRESETS", "preset", "train_drdsn", "score_video",
@@ -200,7 +200,7 @@ def train_drdsn(
         dsn.norm.fit(torch.from_numpy(np.concatenate([v.features for v in videos])))
     dsn = dsn.to(rt.device)
     model = rt.wrap_model(dsn)
-    opt = torch.optim.Adam(dsn.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(torch.optim.Adam, dsn.parameters(), rt.device, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step or 10**9, gamma=cfg.lr_gamma)
     feats = [torch.from_numpy(v.features).to(rt.device) for v in videos]
     units = [unit_features(f) for f in feats]

@@ -85,6 +85,14 @@ def autocast(cfg: Any, device: torch.device):
     return precision.autocast(cfg.amp, device, model_width(cfg))
 
 
+def adam(cls: type[torch.optim.Optimizer], params, device: torch.device, **kw) -> torch.optim.Optimizer:
+    """``cls`` (torch.optim.Adam or AdamW) with its fused kernel on CPU and CUDA: one kernel over
+    every parameter instead of a few small ops per tensor (the quick TR-SUM generator's 0.66 M
+    parameters: 1.6 ms -> 0.4 ms a step on one CPU thread, ~3% of a stage-1 step). Deterministic
+    like the default; its numbers differ from it by float rounding."""
+    return cls(params, fused=device.type in ("cpu", "cuda"), **kw)
+
+
 def clip_finite(params, max_norm: float, what: str, cfg: Any, device: torch.device) -> float:
     """Clip the gradients of ``params`` to ``max_norm`` and return their total norm; raise
     FloatingPointError naming ``what`` and the precision instead of letting a NaN/inf gradient

@@ -97,7 +97,7 @@ from vidsum.models.sgvs import (
 from vidsum.models.common import reconstruction_error, summary_reconstruction_loss
 from vidsum.segments import build_segment_bank, gather_segments, score_two_views, sequential_segments
 from vidsum.training.checkpoint import rng_state
-from vidsum.training.loop import (Runtime, autocast, batches, clip_finite, mean, restore, seeded, selection_values,
+from vidsum.training.loop import (Runtime, adam, autocast, batches, clip_finite, mean, restore, seeded, selection_values,
                                   unwrap, update_best)
 
 __all__ = ["SGVSConfig", "PRESETS", "preset", "train_sgvs", "score_video", "adversarial_weight",
@@ -426,8 +426,8 @@ def train_sgvs(
                              d_ff=cfg.disc_d_ff, dropout=cfg.dropout, max_len=max(1024, cfg.segment_len))
     gen, disc = gen.to(rt.device), disc.to(rt.device)
     g_model, d_model = rt.wrap_model(gen), rt.wrap_model(disc)
-    g_opt = torch.optim.AdamW(gen.parameters(), lr=cfg.g_lr, weight_decay=cfg.weight_decay)
-    d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.d_lr, weight_decay=cfg.weight_decay)
+    g_opt = adam(torch.optim.AdamW, gen.parameters(), rt.device, lr=cfg.g_lr, weight_decay=cfg.weight_decay)
+    d_opt = adam(torch.optim.AdamW, disc.parameters(), rt.device, lr=cfg.d_lr, weight_decay=cfg.weight_decay)
     history: list[dict] = []
     best: dict[str, dict] = {}
     start_epoch = 0

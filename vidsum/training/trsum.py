@@ -50,7 +50,7 @@ from vidsum.models.trsum import READOUTS, Generator, Summarizer, reconstruction_
 from vidsum.segments import build_segment_bank, gather_segments, score_two_views, segment_index
 from vidsum.training.checkpoint import rng_state
 from vidsum.training.policy import bernoulli_episodes, fixed_budget_episodes
-from vidsum.training.loop import (Runtime, autocast, batches, clip_finite, mean, others_mean, restore, seeded,
+from vidsum.training.loop import (Runtime, adam, autocast, batches, clip_finite, mean, others_mean, restore, seeded,
                                   selection_values, unwrap, update_best)
 
 
@@ -216,7 +216,7 @@ def pretrain_generator(cfg: TRSumConfig, videos: list[Video], rt: Runtime | None
     gen.norm.fit(bank.x[~bank.pad])
     gen = gen.to(rt.device)
     model = rt.wrap_model(gen)
-    opt = torch.optim.AdamW(gen.parameters(), lr=cfg.gen_lr, weight_decay=cfg.weight_decay)
+    opt = adam(torch.optim.AdamW, gen.parameters(), rt.device, lr=cfg.gen_lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(batches(len(bank), cfg.batch_segments, rt, torch.Generator()))
     sched = _warmup_cosine(opt, max(1, steps_per_epoch * cfg.gen_epochs), cfg.warmup_frac)
     history: list[dict] = []
@@ -387,7 +387,7 @@ def train_summarizer(
     gen.requires_grad_(False)
     model = rt.wrap_model(summ)
     bank = build_segment_bank(videos, cfg.segment_len)
-    opt = torch.optim.Adam(summ.parameters(), lr=cfg.rl_lr)
+    opt = adam(torch.optim.Adam, summ.parameters(), rt.device, lr=cfg.rl_lr)
     baseline = torch.full((len(videos),), float("nan"))
     history: list[dict] = []
     best: dict[str, dict] = {}
